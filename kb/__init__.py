@@ -1,0 +1,3 @@
+"""kb: a multilingual self-service help center."""
+
+__version__ = "0.1.0"

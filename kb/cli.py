@@ -1,0 +1,112 @@
+"""The `kb` command line. Each command is a thin layer over the library; errors are one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+try:  # Typer 0.2x ships its own copy of Click; its exceptions are the ones raised
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older Typer on top of Click
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from kb.errors import KbError
+
+app = typer.Typer(
+    name="kb",
+    help="kb: a multilingual self-service help center (check, index, search, translate, build, serve).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
+DEFAULT_CONTENT = Path("content")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"kb: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    content: Annotated[Path, typer.Argument(help="Help-center folder holding kb.toml.")] = DEFAULT_CONTENT,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+) -> None:
+    """Lint the content: every problem with file, line and a fix hint. Exit 1 on errors."""
+    from kb.content.check import check as run_check
+    from kb.content.check import summary
+    from kb.content.library import Library
+
+    if fmt not in ("text", "json"):
+        raise click_exc.BadParameter("use 'text' or 'json'", param_hint="'--format'")
+    library = Library.load(content)
+    problems = run_check(library)
+    counts = summary(problems)
+    if fmt == "json":
+        typer.echo(json.dumps({"problems": [p.to_dict() for p in problems], "summary": counts,
+                               "articles": len(library.articles)}, ensure_ascii=False, indent=2))
+    else:
+        for problem in problems:
+            typer.echo(str(problem))
+        typer.echo(f"{len(library.articles)} files checked: {counts['error']} error(s), "
+                   f"{counts['warning']} warning(s), {counts['info']} note(s)")
+    failed = counts["error"] > 0 or (strict and counts["warning"] > 0)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def stats(
+    content: Annotated[Path, typer.Argument(help="Help-center folder holding kb.toml.")] = DEFAULT_CONTENT,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Summarize the help center: articles and translation coverage per locale."""
+    from kb.content.library import Library
+
+    library = Library.load(content)
+    coverage = library.coverage()
+    if fmt == "json":
+        typer.echo(json.dumps({"name": library.config.name, "ids": library.ids(), "coverage": coverage}, indent=2))
+        return
+    typer.echo(f"{library.config.name}: {len(library.ids())} articles, source locale {library.source_locale}")
+    typer.echo(f"{'locale':8}{'present':>9}{'human':>7}{'reviewed':>10}{'machine':>9}{'stale':>7}{'missing':>9}")
+    for locale, c in coverage.items():
+        typer.echo(f"{locale:8}{c['present']:>9}{c['human']:>7}{c['reviewed']:>10}{c['machine']:>9}{c['stale']:>7}{c['missing']:>9}")
+    for category in library.config.categories:
+        ids = sorted({a.id for a in library.articles if a.category == category})
+        typer.echo(f"  {category}: {', '.join(ids)}")
+
+
+# Commands of the other parts of kb register themselves on `app` here.
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: usage errors exit 2 with one line; KbError exits 1 with one line."""
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = command.main(args=args, prog_name="kb", standalone_mode=False)
+    except click_exc.UsageError as exc:
+        hint = f" (see 'kb {exc.ctx.command_path.partition(' ')[2]} --help')".replace("kb  ", "kb ") if exc.ctx else ""
+        typer.echo(f"kb: error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click_exc.Exit as exc:
+        return exc.exit_code
+    except click_exc.Abort:
+        typer.echo("kb: aborted", err=True)
+        return 130
+    except KbError as exc:
+        typer.echo(f"kb: error: {exc}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

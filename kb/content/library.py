@@ -1,0 +1,205 @@
+"""The whole help center in memory: articles joined into translation groups by id."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kb.content.article import Article, FrontMatter
+from kb.content.config import Config, load_config
+from kb.content.frontmatter import FrontMatterError, parse
+from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
+from kb.content.problems import Problem
+
+MAX_ARTICLE_BYTES = 1_000_000
+
+
+@dataclass
+class Library:
+    root: Path
+    config: Config
+    articles: list[Article] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # files that could not be loaded
+
+    def __post_init__(self) -> None:
+        self._by_key: dict[tuple[str, str], Article] = {}
+        self._groups: dict[str, dict[str, Article]] = defaultdict(dict)
+        for article in self.articles:
+            self._by_key.setdefault((article.id, article.locale), article)
+            self._groups[article.id].setdefault(article.locale, article)
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, root: Path | str) -> Library:
+        """Load `root/kb.toml` and every `root/<locale>/**/*.md`; bad files become problems."""
+        root = Path(root)
+        config = load_config(root)
+        articles: list[Article] = []
+        problems: list[Problem] = []
+        for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = sorted(locale_dir.rglob("*.md"))
+            try:
+                locale = normalize_locale(locale_dir.name)
+            except UnknownLocale:
+                for path in files:
+                    problems.append(Problem("error", "unknown-locale", _rel(path, root), 1,
+                        f"folder {locale_dir.name!r} is not a known locale",
+                        "name locale folders by code, e.g. content/de/ or content/pt-BR/"))
+                continue
+            if locale not in config.locales:
+                for path in files:
+                    problems.append(Problem("error", "unknown-locale", _rel(path, root), 1,
+                        f"locale {locale!r} is not enabled in kb.toml",
+                        f"add {locale!r} to 'locales' in kb.toml, or move the file"))
+                continue
+            for path in files:
+                article = load_article(path, locale, root, problems)
+                if article is not None:
+                    articles.append(article)
+        return cls(root=root, config=config, articles=articles, problems=problems)
+
+    # -- lookup ----------------------------------------------------------------------------
+    @property
+    def source_locale(self) -> str:
+        return self.config.source_locale
+
+    def ids(self) -> list[str]:
+        return sorted(self._groups)
+
+    def get(self, article_id: str, locale: str) -> Article | None:
+        return self._by_key.get((article_id, locale))
+
+    def group(self, article_id: str) -> dict[str, Article]:
+        return dict(self._groups.get(article_id, {}))
+
+    def source(self, article_id: str) -> Article | None:
+        """The article a translation group is translated from (the source-locale version)."""
+        group = self._groups.get(article_id, {})
+        if self.source_locale in group:
+            return group[self.source_locale]
+        originals = [a for a in group.values() if not a.is_translation]
+        return originals[0] if originals else None
+
+    def resolve(self, article_id: str, locale: str) -> tuple[Article, bool] | None:
+        """The version to show a shopper in `locale`: (article, is_fallback) along the chain."""
+        group = self._groups.get(article_id)
+        if not group:
+            return None
+        for code in fallback_chain(locale, self.source_locale):
+            if code in group:
+                return group[code], code != locale
+        source = self.source(article_id)
+        return (source, True) if source else None
+
+    def is_stale(self, article: Article) -> bool:
+        """A translation is stale when its source changed since it was translated."""
+        if not article.is_translation:
+            return False
+        source = self.source(article.id)
+        if source is None or source is article:
+            return False
+        return article.meta.source_hash != source.hash
+
+    def missing(self, locale: str) -> list[str]:
+        """Ids of source articles with no version in `locale`."""
+        return [i for i in self.ids() if self.source(i) is not None and locale not in self._groups[i]]
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        total = sum(1 for i in self.ids() if self.source(i) is not None)
+        out: dict[str, dict[str, int]] = {}
+        for locale in self.config.locales:
+            versions = [g[locale] for g in self._groups.values() if locale in g]
+            out[locale] = {
+                "total": total,
+                "present": len(versions),
+                "human": sum(1 for a in versions if a.review == "human"),
+                "reviewed": sum(1 for a in versions if a.review == "reviewed"),
+                "machine": sum(1 for a in versions if a.review == "machine"),
+                "stale": sum(1 for a in versions if self.is_stale(a)),
+                "missing": len(self.missing(locale)),
+            }
+        return out
+
+    def in_locale(self, locale: str) -> list[Article]:
+        return [a for a in self.articles if a.locale == locale]
+
+
+def _rel(path: Path, root: Path) -> str:
+    """A path as an editor would type it: relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -> Article | None:
+    """Read one file; on failure append a Problem and return None (never raise)."""
+    rel = _rel(path, root)
+    try:
+        if path.stat().st_size > MAX_ARTICLE_BYTES:
+            problems.append(Problem("error", "too-large", rel, 1,
+                f"file is {path.stat().st_size:,} bytes; articles are limited to {MAX_ARTICLE_BYTES:,}",
+                "split it into several articles"))
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem("error", "unreadable", rel, 1, f"cannot read file: {exc.strerror}", "check permissions"))
+        return None
+    if b"\x00" in raw:
+        problems.append(Problem("error", "binary-file", rel, 1, "file contains NUL bytes: not a text file",
+            "replace it with a UTF-8 Markdown file or remove it"))
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(Problem("error", "invalid-utf8", rel, line,
+            f"invalid UTF-8 at byte {exc.start} (0x{raw[exc.start]:02x})",
+            "re-save the file as UTF-8 in your editor"))
+        return None
+    text = text.replace("\r\n", "\n")
+    try:
+        parsed = parse(text)
+    except FrontMatterError as exc:
+        problems.append(Problem("error", "invalid-yaml" if "YAML" in str(exc) else "front-matter",
+                                rel, exc.line, str(exc), exc.hint))
+        return None
+    try:
+        meta = FrontMatter.model_validate(parsed.meta)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            kind = "missing-field" if err["type"] == "missing" else (
+                "unknown-field" if err["type"] == "extra_forbidden" else "bad-field")
+            line = parsed.field_lines.get(name, 2)
+            msg = f"field {name!r}: {err['msg']}" if name else str(err["msg"])
+            problems.append(Problem("error", kind, rel, line, msg, _field_hint(name, kind)))
+        return None
+    except UnknownLocale as exc:
+        problems.append(Problem("error", "unknown-locale", rel, parsed.field_lines.get("source_locale", 2),
+            f"field 'source_locale': {exc}", "use an enabled locale code such as 'en'"))
+        return None
+    return Article(meta=meta, body=parsed.body, locale=locale, path=path,
+                   body_line=parsed.body_line, field_lines=parsed.field_lines)
+
+
+_HINTS = {
+    "id": "use lowercase words joined by hyphens, e.g. 'cancel-order'; a translation keeps its source's id",
+    "title": "write the article's title as text",
+    "category": "use a category key from kb.toml",
+    "updated": "write the date as YYYY-MM-DD",
+    "tags": "write a list, e.g. [returns, refund]",
+    "questions": "write a list of questions, one '- ' line each",
+    "review": "use one of: human, machine, reviewed",
+    "source_hash": "run 'kb review approve' or copy the hash that 'kb check' shows",
+    "reviewed_on": "write the date as YYYY-MM-DD",
+}
+
+
+def _field_hint(name: str, kind: str) -> str:
+    if kind == "unknown-field":
+        return "remove it or fix its spelling; allowed: " + ", ".join(FrontMatter.model_fields)
+    return _HINTS.get(name, "see the article format in docs/content.md")
