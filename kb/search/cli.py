@@ -1,0 +1,71 @@
+"""CLI commands of the search part: index, search, eval, serve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kb.search.embedders import DEFAULT, NAMES
+
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Data folder for the index (default .kb).")]
+ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
+EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', '.join(NAMES)}.")]
+
+
+def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
+          embedder: EmbedderOpt = DEFAULT) -> None:
+    """Embed the articles and write the search index (only changed articles are embedded again)."""
+    from kb.content.library import Library
+    from kb.search.embedders import get_embedder
+    from kb.search.index import build_index
+
+    library = Library.load(content)
+    for problem in library.problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    model = get_embedder(embedder)
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
+
+    report = build_index(library, data, model, progress=progress)
+    typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
+               f"{report.seconds:.1f}s: {report.embedded} embedded, {report.reused} reused, "
+               f"{report.removed} removed; index {report.index_type}, generation {report.generation}")
+
+
+def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
+           lang: Annotated[str | None, typer.Option(help="Shopper's locale (else detected).")] = None,
+           k: Annotated[int, typer.Option(help="How many articles.")] = 5,
+           category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           data: DataOpt = Path(".kb")) -> None:
+    """Search the help center as a shopper would."""
+    from kb.search.engine import Engine
+
+    engine = Engine(data)
+    result = engine.search(query, lang=lang, k=k, category=category)
+    if as_json:
+        payload = {"query": result.query, "locale": result.locale, "locale_from": result.locale_from,
+                   "decision": result.decision, "confidence": result.confidence,
+                   "hits": [h.to_dict() for h in result.hits], "support": result.support}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"locale {result.locale} ({result.locale_from}); decision {result.decision}, "
+               f"confidence {result.confidence:.2f}; {result.took_ms:.0f} ms")
+    for n, hit in enumerate(result.hits, start=1):
+        flags = [f for f, on in (("machine-translated", hit.machine_translated), ("fallback", hit.fallback),
+                                 ("stale", hit.stale)) if on]
+        typer.echo(f"{n}. [{hit.locale}] {hit.title}  ({hit.score:.3f}){'  ' + ', '.join(flags) if flags else ''}")
+        typer.echo(f"   {hit.url}")
+        typer.echo(f"   {hit.snippet[:160]}")
+    if result.support:
+        typer.echo("Nothing fits well. Reach a person: " + "; ".join(result.support["channels"])
+                   + f" ({result.support['hours']})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="index")(index)
+    app.command(name="search")(search)

@@ -1,0 +1,376 @@
+"""The query pipeline: one engine behind the API, the CLI and `kb eval`.
+
+query → locale → dense (all locales) + BM25 (shopper's and source locale) → fused article
+scores → each article served in the shopper's locale (own version, else machine translation,
+else the fallback chain) → calibrated confidence → answer / clarify / handoff.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from kb.content.locales import fallback_chain
+from kb.errors import KbError
+from kb.search.detect import choose_locale
+from kb.search.embedders import get_embedder
+from kb.search.index import ArticleRecord, Index, current_generation, load_index
+from kb.search.lexical import tokenize
+from kb.search.passages import Passage, plain
+
+MAX_QUERY_CHARS = 500
+DENSE_CANDIDATES = 100
+LEX_CANDIDATES = 50
+# Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
+# but same-language word overlap cannot push a strong cross-lingual dense hit down.
+LEX_WEIGHT = 0.03
+# Confidence: logistic over (top score, margin to the next article); fitted by
+# benchmarks/calibrate.py on ../shared/eval, numbers in BENCHMARKS.md.
+CALIBRATION = {"bias": -14.0, "score": 20.0, "margin": 30.0}
+ANSWER_AT = 0.5  # confidence at or above: answer
+HANDOFF_BELOW = 0.2  # confidence below: nothing fits, hand off to a person
+CLARIFY_MARGIN = 0.02  # between: clarify when the runner-up is this close
+
+
+class Translator(Protocol):
+    def available(self, src: str, dst: str) -> bool: ...
+
+    def translate_article(self, record: ArticleRecord, dst: str) -> ArticleRecord: ...
+
+
+class QueryError(KbError):
+    """A bad query parameter; `param` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
+@dataclass
+class Hit:
+    id: str
+    locale: str
+    title: str
+    snippet: str
+    snippet_html: str
+    url: str
+    anchor: str
+    category: str
+    score: float
+    machine_translated: bool
+    review: str
+    stale: bool
+    fallback: bool
+    matched_locale: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    locale: str
+    locale_from: str
+    hits: list[Hit]
+    confidence: float
+    decision: str
+    took_ms: float
+    generation: str
+    support: dict[str, Any] | None = None
+    debug: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Loads the live index generation and reloads it when `kb index` swaps in a new one."""
+
+    def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
+                 reload_interval: float = 1.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.translator = translator
+        self.reload_interval = reload_interval
+        self._index = load_index(self.data_dir)
+        self.embedder = get_embedder(self._index.manifest["embedder"])
+        if self.embedder.version != self._index.manifest["embedder_version"]:
+            raise KbError(f"the index was built with {self._index.manifest['embedder_version']}, "
+                          f"this machine has {self.embedder.version}: run 'kb index' to reindex")
+        self._vectors = np.load(self._index.path / "vectors.npy", mmap_mode="r")
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self._reloading = False
+        self.on_served: list[Any] = []  # callbacks(hit, result) for demand counting
+
+    # -- index lifecycle ------------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        now = time.monotonic()
+        if now - self._checked >= self.reload_interval and not self._reloading:
+            self._checked = now
+            gen = current_generation(self.data_dir)
+            if gen is not None and gen != self._index.path:
+                self._reloading = True
+                threading.Thread(target=self._reload, daemon=True).start()
+        return self._index
+
+    def _reload(self) -> None:
+        try:
+            fresh = load_index(self.data_dir, self._index.manifest["embedder"])
+            vectors = np.load(fresh.path / "vectors.npy", mmap_mode="r")
+            with self._lock:
+                self._index, self._vectors = fresh, vectors
+        except (KbError, OSError, ValueError):
+            pass  # keep serving the old generation; the next check tries again
+        finally:
+            self._reloading = False
+
+    def reload_now(self) -> None:
+        self._reload()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.index.manifest["config"]
+
+    @property
+    def locales(self) -> list[str]:
+        return list(self.index.manifest["locales"])
+
+    @property
+    def source_locale(self) -> str:
+        return str(self.index.manifest["source_locale"])
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
+               k: int = 10, category: str | None = None) -> SearchResult:
+        started = time.perf_counter()
+        query = _check_query(query)
+        if not 1 <= k <= 50:
+            raise QueryError("k", "must be between 1 and 50")
+        with self._lock:
+            index, vectors = self.index, self._vectors
+        config = index.manifest["config"]
+        if category is not None and category not in config["categories"]:
+            raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
+        locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
+                                    index.manifest["source_locale"])
+        qvec = self.embedder.encode_queries([query])[0]
+        scores, best_row = self._article_scores(index, query, qvec, locale)
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        if category is not None:
+            ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
+        top = ranked[:k]
+        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in top]
+        confidence = confidence_of([s for _, s in ranked[:2]])
+        decision = decide(confidence, [s for _, s in ranked[:2]])
+        result = SearchResult(query=query, locale=locale, locale_from=how, hits=hits, confidence=confidence,
+                              decision=decision, took_ms=(time.perf_counter() - started) * 1000,
+                              generation=index.generation)
+        if decision == "handoff":
+            result.support = support_for(config, locale)
+        for callback in self.on_served:
+            callback(result)
+        return result
+
+    def _article_scores(self, index: Index, query: str, qvec: np.ndarray,
+                        locale: str) -> tuple[dict[str, float], dict[str, int]]:
+        dense: dict[str, float] = {}
+        best_row: dict[str, int] = {}
+        for row, score in index.dense_search(qvec, DENSE_CANDIDATES):
+            aid = index.passages[row].article_id
+            if score > dense.get(aid, -1.0):
+                dense[aid] = score
+                best_row[aid] = row
+        lexical: dict[str, float] = {}
+        for loc in dict.fromkeys((locale, index.manifest["source_locale"])):
+            for row, score in index.lexical.search(query, loc, LEX_CANDIDATES):
+                aid = index.passages[row].article_id
+                lexical[aid] = max(lexical.get(aid, 0.0), score)
+        top_lex = max(lexical.values(), default=0.0)
+        fused = dict(dense)
+        for aid, score in lexical.items():
+            if aid not in fused:
+                continue  # BM25 alone never introduces an article the dense side did not see
+            fused[aid] += LEX_WEIGHT * score / top_lex
+        return fused, best_row
+
+    @staticmethod
+    def _category(index: Index, aid: str) -> str:
+        versions = index.by_id.get(aid)
+        return next(iter(versions.values())).category if versions else ""
+
+    def serve(self, index: Index, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool] | None:
+        """(record, machine_translated, fallback) for article `aid` shown to a shopper in `locale`."""
+        versions = index.by_id.get(aid, {})
+        if not versions:
+            return None
+        if locale in versions:
+            return versions[locale], versions[locale].machine, False
+        source = index.manifest["source_locale"]
+        original = versions.get(source) or next(iter(versions.values()))
+        if self.translator is not None and self.translator.available(original.locale, locale):
+            try:
+                return self.translator.translate_article(original, locale), True, False
+            except KbError:
+                pass  # the pair broke at run time: fall back below, flagged
+        for code in fallback_chain(locale, source):
+            if code in versions:
+                return versions[code], versions[code].machine, True
+        return original, original.machine, True
+
+    def _hit(self, index: Index, vectors: np.ndarray, aid: str, score: float, locale: str,
+             query: str, qvec: np.ndarray, best_row: int) -> Hit:
+        served = self.serve(index, aid, locale)
+        assert served is not None
+        record, machine, fallback = served
+        matched = index.passages[best_row]
+        passage = self._best_passage(index, vectors, record, qvec) or matched
+        if record.locale != passage.locale or passage.kind != "section":
+            section = _first_section(record)
+            passage = passage if passage.locale == record.locale and passage.kind == "section" else section
+        snippet = _snippet(passage.text if passage else plain(record.body), query, record.locale)
+        anchor = passage.anchor if passage else ""
+        return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
+                   url=article_url(index.manifest["config"]["base_url"], record, anchor), anchor=anchor,
+                   category=record.category, score=round(float(score), 4), machine_translated=machine,
+                   review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
+
+    def _best_passage(self, index: Index, vectors: np.ndarray, record: ArticleRecord,
+                      qvec: np.ndarray) -> Passage | None:
+        span = index.manifest["articles"].get(f"{record.locale}/{record.id}")
+        if not span or span["end"] <= span["start"]:
+            return None
+        rows = range(span["start"], span["end"])
+        sections = [r for r in rows if index.passages[r].kind == "section"]
+        if not sections:
+            return None
+        sims = np.asarray(vectors[sections[0]:sections[-1] + 1], dtype=np.float32) @ qvec
+        return index.passages[sections[int(np.argmax(sims))]]
+
+    # -- answers for chatbots ----------------------------------------------------------------
+    def answer(self, question: str, *, lang: str | None = None, accept_language: str | None = None) -> dict[str, Any]:
+        result = self.search(question, lang=lang, accept_language=accept_language, k=3)
+        config = self.index.manifest["config"]
+        out: dict[str, Any] = {
+            "question": result.query, "locale": result.locale, "decision": result.decision,
+            "confidence": result.confidence, "answer": None, "citations": [], "alternatives": [],
+            "support": support_for(config, result.locale) if result.decision == "handoff" else None,
+        }
+        if result.decision == "answer" and result.hits:
+            top = result.hits[0]
+            served = self.serve(self.index, top.id, result.locale)
+            assert served is not None
+            record = served[0]
+            out["answer"] = {"id": record.id, "title": record.title, "markdown": record.body.strip(),
+                             "text": plain(record.body)}
+            out["citations"] = [_citation(top)]
+            out["alternatives"] = [_citation(h) for h in result.hits[1:]]
+        elif result.decision == "clarify":
+            out["alternatives"] = [_citation(h) for h in result.hits[:3]]
+        return out
+
+    def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
+                k: int = 6) -> list[dict[str, Any]]:
+        """Search-as-you-type: titles in the shopper's locale, prefix matches first, then semantic."""
+        prefix = _check_query(prefix, param="q")
+        result = self.search(prefix, lang=lang, accept_language=accept_language, k=k)
+        low = prefix.lower()
+        hits = sorted(result.hits, key=lambda h: (not h.title.lower().startswith(low), -h.score))
+        return [{"id": h.id, "title": h.title, "url": h.url, "locale": h.locale, "machine_translated":
+                 h.machine_translated, "fallback": h.fallback} for h in hits]
+
+    def article(self, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool]:
+        index = self.index
+        served = self.serve(index, aid, locale)
+        if served is None:
+            raise QueryError("id", f"no article with id {aid!r}")
+        return served
+
+
+def _check_query(query: str, param: str = "q") -> str:
+    query = (query or "").strip()
+    if not query:
+        raise QueryError(param, "must not be empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(param, f"is {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed")
+    return query
+
+
+def _first_section(record: ArticleRecord) -> Passage | None:
+    text = plain(record.body)
+    if not text:
+        return None
+    return Passage(record.id, record.locale, "section", "", "", text[:400], text[:400])
+
+
+def _citation(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "title": hit.title, "url": hit.url, "locale": hit.locale, "score": hit.score,
+            "machine_translated": hit.machine_translated, "review": hit.review, "stale": hit.stale,
+            "fallback": hit.fallback}
+
+
+def article_url(base_url: str, record: ArticleRecord, anchor: str = "") -> str:
+    url = f"{base_url.rstrip('/')}/{record.locale}/{record.category}/{record.id}/"
+    return url + (f"#{anchor}" if anchor else "")
+
+
+def support_for(config: dict[str, Any], locale: str) -> dict[str, Any] | None:
+    support = config.get("support") or {}
+    for code in (locale, locale.split("-")[0], config["source_locale"]):
+        if code in support:
+            return {"locale": code, **support[code]}
+    return None
+
+
+def confidence_of(top_scores: list[float]) -> float:
+    if not top_scores:
+        return 0.0
+    margin = top_scores[0] - top_scores[1] if len(top_scores) > 1 else top_scores[0]
+    z = CALIBRATION["bias"] + CALIBRATION["score"] * top_scores[0] + CALIBRATION["margin"] * margin
+    return round(1.0 / (1.0 + math.exp(-z)), 4)
+
+
+def decide(confidence: float, top_scores: list[float]) -> str:
+    if not top_scores or confidence < HANDOFF_BELOW:
+        return "handoff"
+    if confidence >= ANSWER_AT:
+        return "answer"
+    if len(top_scores) > 1 and top_scores[0] - top_scores[1] < CLARIFY_MARGIN:
+        return "clarify"
+    return "answer" if confidence >= (ANSWER_AT + HANDOFF_BELOW) / 2 else "clarify"
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+SNIPPET_CHARS = 240
+
+
+def _snippet(text: str, query: str, locale: str) -> tuple[str, str]:
+    """(plain snippet, HTML snippet with <mark> around words that share a stem with the query)."""
+    text = " ".join(text.split())
+    terms = set(tokenize(query, locale))
+    marks = [m for m in _WORD.finditer(text) if terms and set(tokenize(m.group(0), locale)) & terms]
+    start = 0
+    if len(text) > SNIPPET_CHARS and marks:
+        start = max(0, marks[0].start() - 60)
+        start = text.rfind(" ", 0, start) + 1 if start else 0
+    end = min(len(text), start + SNIPPET_CHARS)
+    if end < len(text):
+        cut = text.rfind(" ", start, end)
+        end = cut if cut > start else end
+    piece = text[start:end]
+    prefix, suffix = ("…" if start else ""), ("…" if end < len(text) else "")
+    out, last = [], start
+    for m in marks:
+        if m.start() < start or m.end() > end:
+            continue
+        out.append(html.escape(text[last:m.start()]))
+        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(html.escape(text[last:end]))
+    return prefix + piece + suffix, prefix + "".join(out) + suffix

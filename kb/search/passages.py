@@ -1,0 +1,80 @@
+"""Turn articles into searchable passages that point back to them.
+
+Each article gives: its title, each entry of `questions`, and its body split by heading
+into sections (with the section's anchor); long sections are split further with overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from kb.content.article import Article
+from kb.content.sections import split_sections
+
+MAX_CHARS = 700
+OVERLAP = 150
+
+_MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|^\s*\|?[-:| ]{3,}\|?\s*$)", re.M)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class Passage:
+    article_id: str
+    locale: str
+    kind: str  # title | question | section
+    anchor: str  # '' for the article itself
+    heading: str
+    text: str  # what is shown as a snippet
+    embed_text: str  # what is embedded and indexed (with the title for context)
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def plain(markdown: str) -> str:
+    """Markdown → readable plain text (links keep their text, markup is dropped)."""
+    text = _LINK.sub(r"\1", markdown)
+    text = _MD_NOISE.sub("", text)
+    text = text.replace("|", " ")
+    return re.sub(r"[ \t]+", " ", re.sub(r"\n{2,}", "\n", text)).strip()
+
+
+def chunks(text: str, size: int = MAX_CHARS, overlap: int = OVERLAP) -> list[str]:
+    """Split text into pieces of at most `size` characters at word boundaries, overlapping."""
+    if len(text) <= size:
+        return [text] if text else []
+    out: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind(" ", start + size // 2, end)
+            end = cut if cut > start else end
+        out.append(text[start:end].strip())
+        if end >= len(text):
+            break
+        back = text.rfind(" ", end - overlap, end)
+        start = back + 1 if back > start else end
+    return [c for c in out if c]
+
+
+def passages(article: Article) -> list[Passage]:
+    aid, loc, title = article.id, article.locale, article.title.strip()
+    out: list[Passage] = []
+    if title:
+        out.append(Passage(aid, loc, "title", "", "", title, title))
+    for question in article.meta.questions:
+        q = question.strip()
+        if q:
+            out.append(Passage(aid, loc, "question", "", "", q, q))
+    for section in split_sections(article.body):
+        body = plain(section.text)
+        if not body:
+            continue
+        for piece in chunks(body):
+            context = " — ".join(x for x in (title, section.heading) if x)
+            embed = f"{context}\n{piece}" if context else piece
+            out.append(Passage(aid, loc, "section", section.anchor, section.heading, piece, embed))
+    return out
