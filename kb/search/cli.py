@@ -66,6 +66,56 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
                    + f" ({result.support['hours']})")
 
 
+
+
+def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl and queries.jsonl.")],
+          embedder: EmbedderOpt = DEFAULT,
+          mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
+          limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+          data: Annotated[Path | None, typer.Option("--data", "-d", help="Index folder (default .kb/eval/<set>-<embedder>).")] = None) -> None:
+    """Measure retrieval quality of the engine on a set in the shared eval format."""
+    from kb.search.engine import MODES
+    from kb.search.evaluate import evaluate, format_table
+
+    if mode not in MODES:
+        from kb.cli import click_exc
+
+        raise click_exc.BadParameter(f"use one of {', '.join(MODES)}", param_hint="'--mode'")
+    safe = embedder.replace(":", "_").replace("/", "_")
+    data_dir = data or Path(".kb") / "eval" / f"{dataset.resolve().name}-{safe}"
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"{done}/{total} queries", err=True)
+
+    report = evaluate(dataset, data_dir, embedder, mode=mode, limit=limit, progress=None if as_json else progress)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+def serve(data: DataOpt = Path(".kb"),
+          site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False) -> None:
+    """Serve the search API (OpenAPI at /docs) and the static site on one port."""
+    import uvicorn
+
+    from kb.search.api import create_app
+
+    app = create_app(data, site if site.is_dir() else None)
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    typer.echo(f"kb: API at {base}/v1/ (docs at {base}/docs, health at {base}/healthz)")
+    if site.is_dir():
+        typer.echo(f"kb: help center at {base}/ (from {site})")
+    else:
+        typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
+    typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
+
+
 def register(app: typer.Typer) -> None:
     app.command(name="index")(index)
     app.command(name="search")(search)
+    app.command(name="eval")(eval_)
+    app.command(name="serve")(serve)

@@ -115,7 +115,8 @@ class SentenceTransformer:
                           "Give a local path, or a model name already in the Hugging Face cache "
                           "(set HF_HUB_OFFLINE=1 when there is no network)") from exc
         self.name = f"st:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of() or 0)
         self.version = "sentence-transformers-" + _pkg_version("sentence-transformers")
 
     def _encode(self, texts: list[str]) -> np.ndarray:

@@ -40,6 +40,9 @@ HANDOFF_BELOW = 0.2  # confidence below: nothing fits, hand off to a person
 CLARIFY_MARGIN = 0.02  # between: clarify when the runner-up is this close
 
 
+MODES = ("hybrid", "dense", "lexical")
+
+
 class Translator(Protocol):
     def available(self, src: str, dst: str) -> bool: ...
 
@@ -93,7 +96,11 @@ class Engine:
     """Loads the live index generation and reloads it when `kb index` swaps in a new one."""
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
-                 reload_interval: float = 1.0) -> None:
+                 reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
+        if mode not in MODES:
+            raise KbError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.lex_weight = lex_weight
         self.data_dir = Path(data_dir)
         self.translator = translator
         self.reload_interval = reload_interval
@@ -160,7 +167,8 @@ class Engine:
             raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
         locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
                                     index.manifest["source_locale"])
-        qvec = self.embedder.encode_queries([query])[0]
+        qvec = (self.embedder.encode_queries([query])[0] if self.mode != "lexical"
+                else np.zeros(self.embedder.dim, dtype=np.float32))
         scores, best_row = self._article_scores(index, query, qvec, locale)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         if category is not None:
@@ -182,22 +190,30 @@ class Engine:
                         locale: str) -> tuple[dict[str, float], dict[str, int]]:
         dense: dict[str, float] = {}
         best_row: dict[str, int] = {}
-        for row, score in index.dense_search(qvec, DENSE_CANDIDATES):
+        dense_hits = index.dense_search(qvec, DENSE_CANDIDATES) if self.mode != "lexical" else []
+        for row, score in dense_hits:
             aid = index.passages[row].article_id
             if score > dense.get(aid, -1.0):
                 dense[aid] = score
                 best_row[aid] = row
+        if self.mode == "dense":
+            return dense, best_row
         lexical: dict[str, float] = {}
         for loc in dict.fromkeys((locale, index.manifest["source_locale"])):
             for row, score in index.lexical.search(query, loc, LEX_CANDIDATES):
                 aid = index.passages[row].article_id
-                lexical[aid] = max(lexical.get(aid, 0.0), score)
+                if score > lexical.get(aid, 0.0):
+                    lexical[aid] = score
+                    if self.mode == "lexical":
+                        best_row[aid] = row
         top_lex = max(lexical.values(), default=0.0)
+        if self.mode == "lexical":
+            return {aid: s / top_lex for aid, s in lexical.items()}, best_row
         fused = dict(dense)
         for aid, score in lexical.items():
             if aid not in fused:
                 continue  # BM25 alone never introduces an article the dense side did not see
-            fused[aid] += LEX_WEIGHT * score / top_lex
+            fused[aid] += self.lex_weight * score / top_lex
         return fused, best_row
 
     @staticmethod

@@ -14,6 +14,7 @@ from kb.content.sections import split_sections
 
 MAX_CHARS = 700
 OVERLAP = 150
+ARTICLE_CHARS = 2000  # the whole-article passage: title and the start of the body
 
 _MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|^\s*\|?[-:| ]{3,}\|?\s*$)", re.M)
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -23,7 +24,7 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 class Passage:
     article_id: str
     locale: str
-    kind: str  # title | question | section
+    kind: str  # title | question | section | article
     anchor: str  # '' for the article itself
     heading: str
     text: str  # what is shown as a snippet
@@ -69,6 +70,11 @@ def passages(article: Article) -> list[Passage]:
         q = question.strip()
         if q:
             out.append(Passage(aid, loc, "question", "", "", q, q))
+    whole = plain(article.body)
+    if whole and len(whole) > MAX_CHARS:
+        # long articles also get one passage for the whole: sections alone miss questions
+        # whose answer is spread over several of them
+        out.append(Passage(aid, loc, "article", "", "", whole[:400], f"{title}\n{whole[:ARTICLE_CHARS]}".strip()))
     for section in split_sections(article.body):
         body = plain(section.text)
         if not body:

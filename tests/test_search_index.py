@@ -1,0 +1,158 @@
+"""Index builds: incremental re-embedding, atomic generation swap, embedder mismatch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import write_help_center
+
+from kb.content.library import Library
+from kb.errors import KbError
+from kb.search.embedders import get_embedder
+from kb.search.engine import Engine
+from kb.search.index import build_index, current_generation, load_index
+
+
+class CountingEmbedder:
+    """Wraps the real USE embedder and records every passage text it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.inner = get_embedder("use-multilingual")
+        self.name, self.version, self.dim = self.inner.name, self.inner.version, self.inner.dim
+        self.embedded: list[str] = []
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.encode_passages(texts)
+
+
+def test_incremental_reindex_embeds_only_the_edited_article(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = CountingEmbedder()
+    first = build_index(Library.load(content), data, emb)
+    assert first.embedded == first.articles and first.reused == 0
+    emb.embedded.clear()
+
+    again = build_index(Library.load(content), data, emb)
+    assert again.embedded == 0 and again.reused == again.articles and emb.embedded == []
+
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+    third = build_index(Library.load(content), data, emb)
+    assert third.embedded == 1 and third.reused == third.articles - 1
+    assert emb.embedded and all("BLIK" in t or "120 seconds" in t for t in emb.embedded)
+    assert any("120 seconds" in t for t in emb.embedded)
+
+
+def test_reverted_edit_comes_from_the_embedding_cache(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = CountingEmbedder()
+    build_index(Library.load(content), data, emb)
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    original = path.read_text()
+    path.write_text(original.replace("two minutes", "three minutes"))
+    build_index(Library.load(content), data, emb)
+    emb.embedded.clear()
+    path.write_text(original)
+    report = build_index(Library.load(content), data, emb)
+    assert emb.embedded == [] and report.embedded == 0
+
+
+def test_removed_article_leaves_the_index(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = CountingEmbedder()
+    build_index(Library.load(content), data, emb)
+    (content / "en" / "shipping" / "track-parcel.md").unlink()
+    report = build_index(Library.load(content), data, emb)
+    assert report.removed == 1
+    assert ("track-parcel", "en") not in load_index(data).articles
+
+
+def test_generations_swap_atomically_under_a_concurrent_reader(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder()
+    build_index(Library.load(content), data, emb)
+    engine = Engine(data, reload_interval=0.0)
+    first_gen = engine.index.generation
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                result = engine.search("cancel my order", lang="en", k=3)
+                assert result.hits and result.hits[0].id == "cancel-order"
+                seen.add(result.generation)
+                load_index(data)  # a fresh reader of CURRENT never sees a half-written generation
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(3):
+            path = content / "en" / "orders" / "refund-timing.md"
+            path.write_text(path.read_text().replace("5 business days", f"{5 + n + 1} business days"))
+            build_index(Library.load(content), data, emb)
+        deadline = time.time() + 10
+        while engine.index.generation == first_gen and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert engine.index.generation == current_generation(data).name  # type: ignore[union-attr]
+    assert len(seen) >= 2  # the readers were served by the old and the new generation
+
+
+def test_interrupted_build_leaves_the_old_index_serving(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    build_index(Library.load(content), data, get_embedder())
+    before = current_generation(data)
+
+    class Exploding(CountingEmbedder):
+        def encode_passages(self, texts: list[str]) -> np.ndarray:
+            raise KeyboardInterrupt  # like Ctrl-C halfway through embedding
+
+    path = content / "en" / "orders" / "cancel-order.md"
+    path.write_text(path.read_text().replace("free", "free of charge"))
+    with pytest.raises(KeyboardInterrupt):
+        build_index(Library.load(content), data, Exploding())
+    assert current_generation(data) == before
+    assert Engine(data).search("cancel", lang="en").hits
+
+
+def test_index_from_another_embedder_is_an_error(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    build_index(Library.load(content), data, get_embedder("use-multilingual"))
+    with pytest.raises(KbError, match="reindex"):
+        load_index(data, "e5-small")
+
+
+def test_missing_index_says_to_run_kb_index(tmp_path: Path) -> None:
+    with pytest.raises(KbError, match="kb index"):
+        Engine(tmp_path / "nothing")
+
+
+def test_approximate_index_above_threshold(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    report = build_index(Library.load(content), data, get_embedder("use-multilingual"), ann_threshold=5)
+    assert report.index_type.startswith("ivf")
+    assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"
