@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see 'kb {exc.ctx.command_path.partition(' ')[2]} --help')".replace("kb  ", "kb ") if exc.ctx else ""
         typer.echo(f"kb: error: {exc.format_message()}{hint}", err=True)
         return 2
-    except click_exc.Exit as exc:
+    except typer.Exit as exc:  # typer._click.exceptions has no Exit/Abort; typer's own are raised
         return exc.exit_code
-    except click_exc.Abort:
+    except typer.Abort:
         typer.echo("kb: aborted", err=True)
         return 130
     except KbError as exc:

@@ -30,9 +30,9 @@ def check(library: Library) -> list[Problem]:
             problems.append(Problem("error", "duplicate-id", rel, article.line_of("id"),
                 f"id {article.id!r} is already used in locale {article.locale} by {_rel(seen[key].path, root)}",
                 "give one of the two articles a different id"))
-            continue
-        seen[key] = article
-        problems.extend(_check_article(library, article, rel))
+        else:
+            seen[key] = article
+        problems.extend(_check_article(library, article, rel))  # a duplicate's own problems count too
     problems.extend(_missing(library))
     return sorted(problems, key=lambda p: (p.path, p.line, p.kind))
 

@@ -68,6 +68,7 @@ def parse(text: str) -> Parsed:
             "front matter is not closed", 1, "add a line '---' after the last front matter field"
         )
     block = "\n".join(lines[1:end])
+    node: Any = None
     try:
         loader = _NoAliasLoader(block)
         try:
@@ -86,6 +87,18 @@ def parse(text: str) -> Parsed:
         ) from exc
     except yaml.YAMLError as exc:
         raise FrontMatterError(f"invalid YAML in front matter: {exc}", 2, "fix the YAML syntax") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise plain errors for values that look typed but are not,
+        # e.g. 'updated: 2026-13-45' or '!!int abc'; a bad file must not stop the loader.
+        raise FrontMatterError(
+            f"invalid YAML in front matter: value cannot be read: {exc}",
+            _failing_line(node),
+            "write dates as YYYY-MM-DD with a real month and day; quote text that only looks like a date or number",
+        ) from exc
+    except RecursionError as exc:
+        raise FrontMatterError(
+            "invalid YAML in front matter: values are nested too deeply", 2, "write plain 'field: value' lines"
+        ) from exc
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -96,6 +109,35 @@ def parse(text: str) -> Parsed:
             field_lines[str(key_node.value)] = key_node.start_mark.line + 2
     body = "\n".join(lines[end + 1 :])
     return Parsed(meta=meta, body=body, body_line=end + 2, field_lines=field_lines)
+
+
+def _failing_line(node: Any) -> int:
+    """1-based file line of the first scalar in `node` that PyYAML cannot construct (else 2)."""
+
+    def search(current: Any) -> int | None:
+        if isinstance(current, yaml.MappingNode):
+            children = [n for pair in current.value for n in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        else:
+            probe = yaml.SafeLoader("")
+            try:
+                probe.construct_document(current)
+            except Exception:
+                return current.start_mark.line + 2
+            finally:
+                probe.dispose()
+            return None
+        for child in children:
+            found = search(child)
+            if found is not None:
+                return found
+        return None
+
+    try:
+        return search(node) or 2
+    except RecursionError:
+        return 2
 
 
 def _scalar(value: Any) -> str:

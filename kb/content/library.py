@@ -88,9 +88,10 @@ class Library:
         group = self._groups.get(article_id)
         if not group:
             return None
-        for code in fallback_chain(locale, self.source_locale):
+        wanted = normalize_locale(locale)  # 'de_AT' asks for 'de-AT': not a fallback when that exists
+        for code in fallback_chain(wanted, self.source_locale):
             if code in group:
-                return group[code], code != locale
+                return group[code], code != wanted
         source = self.source(article_id)
         return (source, True) if source else None
 
