@@ -1,0 +1,32 @@
+"""CLI command of the site part: kb build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the site into.")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Public URL of the site (default: base_url in kb.toml).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Render every page, even unchanged ones.")]
+
+
+def build(content: ContentOpt = Path("content"), out: OutOpt = Path("site"), base_url: BaseUrlOpt = None,
+          force: ForceOpt = False) -> None:
+    """Render the static help center: every locale, every article, search index, sitemaps."""
+    from kb.content.library import Library
+    from kb.site.build import build_site
+
+    library = Library.load(content)
+    for problem in library.problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    report = build_site(library, out, base_url=base_url, force=force)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="build")(build)

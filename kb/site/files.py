@@ -1,0 +1,51 @@
+"""The site's data files: per-locale search index, sitemaps and robots.txt."""
+
+from __future__ import annotations
+
+import json
+
+from kb.site import seo
+from kb.site.pages import Page, Site
+from kb.site.render import plain_text
+
+MAX_TEXT = 4000
+
+
+def search_index(site: Site, locale: str) -> str:
+    """`/<locale>/search-index.json`: what the browser searches when the API cannot be reached."""
+    items = []
+    for entry in site.entries(locale):
+        article = entry.article
+        text = plain_text(article.body)
+        items.append({
+            "id": entry.id, "title": article.title, "lang": article.locale,
+            "url": site.routes.article(locale, entry.category, entry.id),
+            "category": site.config.category_title(entry.category, locale),
+            "questions": article.meta.questions, "tags": article.meta.tags,
+            "excerpt": text[:240], "text": text[:MAX_TEXT],
+            "machine_translated": entry.machine, "fallback": entry.fallback, "stale": entry.stale,
+        })
+    return json.dumps({"locale": locale, "articles": items}, ensure_ascii=False, separators=(",", ":"))
+
+
+def data_files(site: Site, pages: list[Page]) -> dict[str, str]:
+    """Output file (relative to the site folder) -> text, for everything that is not a page."""
+    routes = site.routes
+    locales = site.config.locales
+    out: dict[str, str] = {}
+    for locale in locales:
+        out[f"{locale}/search-index.json"] = search_index(site, locale)
+        urls = []
+        for page in pages:
+            data = page.data
+            if not page.rel.startswith(f"/{locale}/") or data.get("robots"):
+                continue
+            if data.get("canonical") != routes.absolute(routes.path(page.rel)):
+                continue  # fallback pages point elsewhere; only a page's own URL goes in
+            lastmod = data["article"]["updated_iso"] if "article" in data else None
+            urls.append(seo.SitemapUrl(data["canonical"], lastmod, data["alternates"]))
+        out[f"{locale}/sitemap.xml"] = seo.sitemap(urls)
+    index_url = routes.absolute(routes.path("/sitemap.xml"))
+    out["sitemap.xml"] = seo.sitemap_index([routes.absolute(routes.path(f"/{loc}/sitemap.xml")) for loc in locales])
+    out["robots.txt"] = seo.robots(index_url, routes.prefix, locales)
+    return out

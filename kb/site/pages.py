@@ -1,0 +1,271 @@
+"""Every page of the site as plain data: what a template shows, except the article body.
+
+A page's data is JSON-able, so its hash (plus the body and its resolved links) says exactly
+whether the page must be rendered again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from babel.dates import format_date, get_timezone, get_timezone_name
+
+from kb.content.article import Article
+from kb.content.library import Library
+from kb.content.locales import is_rtl
+from kb.content.locales import locale_name as _locale_name
+from kb.content.sections import split_sections
+from kb.errors import KbError
+from kb.site import i18n, seo
+from kb.site.render import link_targets, plain_text
+from kb.site.routes import Linker, Routes
+
+API_BASE = "/v1"
+INDEXABLE = ("human", "reviewed")
+RESERVED = {"search", "static", "media"}  # names the site uses for its own pages and files
+locale_name = lru_cache(maxsize=256)(_locale_name)
+
+
+@dataclass
+class Page:
+    rel: str  # site path without the base URL's prefix: '/de/orders/cancel-order/'
+    template: str
+    data: dict[str, Any]
+    article: Article | None = None  # whose body goes into the page
+    links: dict[str, str | None] = field(default_factory=dict)  # the body's links, resolved
+
+    @property
+    def file(self) -> str:
+        return Routes.file_for(self.rel)
+
+
+@dataclass
+class Entry:
+    """One article as listed in `locale`: the version shown there and its flags."""
+
+    id: str
+    category: str
+    article: Article
+    fallback: bool  # shown in another language than the page's
+    machine: bool
+    stale: bool
+
+
+class Site:
+    def __init__(self, library: Library, base_url: str, assets: dict[str, str]) -> None:
+        self.library = library
+        self.config = library.config
+        self.routes = Routes(base_url)
+        self.assets = assets  # 'site.css' -> '/static/site.css?v=…'
+        self.category_of = {aid: self._category(aid) for aid in library.ids()}
+        self.linker = Linker(library, self.routes, self.category_of)
+        self._entries: dict[str, list[Entry]] = {}
+        self._categories: dict[str, list[tuple[str, list[Entry]]]] = {}
+        reserved = RESERVED & set(self.category_of.values())
+        if reserved:
+            raise KbError(f"category {sorted(reserved)[0]!r}: the name is used by the site itself; rename it in kb.toml")
+
+    # -- the library as seen from one locale ------------------------------------------------
+    def _category(self, article_id: str) -> str:
+        source = self.library.source(article_id)
+        if source is not None:
+            return source.category
+        return next(iter(self.library.group(article_id).values())).category
+
+    def entry(self, article_id: str, locale: str) -> Entry:
+        resolved = self.library.resolve(article_id, locale)
+        article = resolved[0] if resolved else next(iter(self.library.group(article_id).values()))
+        return Entry(article_id, self.category_of[article_id], article,
+                     fallback=_lang(article.locale) != _lang(locale), machine=article.is_machine,
+                     stale=self.library.is_stale(article))
+
+    def entries(self, locale: str) -> list[Entry]:
+        if locale not in self._entries:
+            out = [self.entry(aid, locale) for aid in self.library.ids()]
+            self._entries[locale] = sorted(out, key=lambda e: (e.article.title.casefold(), e.id))
+        return self._entries[locale]
+
+    def categories(self, locale: str) -> list[tuple[str, list[Entry]]]:
+        """Categories in kb.toml order (unknown ones last) with their articles; empty ones left out."""
+        if locale not in self._categories:
+            by_key: dict[str, list[Entry]] = {}
+            for entry in self.entries(locale):
+                by_key.setdefault(entry.category, []).append(entry)
+            keys = list(self.config.categories) + sorted(set(by_key) - set(self.config.categories))
+            self._categories[locale] = [(key, by_key[key]) for key in keys if key in by_key]
+        return self._categories[locale]
+
+    # -- pages -------------------------------------------------------------------------------
+    def pages(self) -> list[Page]:
+        """Every page, each at its own path."""
+        pages = [self.root_page(), self.not_found_page()]
+        for locale in self.config.locales:
+            categories = self.categories(locale)
+            pages.append(self.home_page(locale, categories))
+            pages.append(self.search_page(locale, categories))
+            for key, items in categories:
+                pages.append(self.category_page(locale, key, items))
+            for entry in self.entries(locale):
+                pages.append(self.article_page(locale, entry))
+        return pages
+
+    def chrome(self, locale: str, title: str, switch: list[dict[str, Any]]) -> dict[str, Any]:
+        """What every page of a locale shows: strings, direction, search box, support, switcher."""
+        t = i18n.strings(locale)
+        support = self.config.support_for(locale)
+        langs = {code: i18n.language_in(code, locale) for code in self.config.locales}
+        return {
+            "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr", "t": t, "title": title,
+            "site_name": self.config.name, "home_url": self.routes.home(locale),
+            "search_url": self.routes.search(locale), "assets": self.assets, "switch": switch,
+            "support": None if support is None else {
+                "channels": support.channels, "hours": support.hours,
+                "timezone": _timezone(support.timezone, locale)},
+            "js": {"locale": locale, "api": API_BASE, "index": self.routes.path(f"/{locale}/search-index.json"),
+                   "root": self.routes.prefix, "strings": {k: t[k] for k in i18n.JS_KEYS}, "langs": langs,
+                   "source": self.library.source_locale},
+            "robots": None, "canonical": None, "alternates": [], "jsonld": None, "description": "",
+            "breadcrumbs": [],
+        }
+
+    def locale_switch(self, locale: str, url_for: Any) -> list[dict[str, Any]]:
+        return [{"code": code, "name": locale_name(code), "url": url_for(code), "current": code == locale,
+                 "machine": False} for code in self.config.locales]
+
+    def _home_alternates(self, url_for: Any) -> list[dict[str, str]]:
+        alts = [{"hreflang": code, "href": self.routes.absolute(url_for(code))} for code in self.config.locales]
+        alts.append({"hreflang": "x-default", "href": self.routes.absolute(url_for(self.library.source_locale))})
+        return alts
+
+    def root_page(self) -> Page:
+        source = self.library.source_locale
+        data = self.chrome(source, self.config.name, self.locale_switch(source, self.routes.home))
+        data["choices"] = [{"code": c, "name": locale_name(c), "url": self.routes.home(c),
+                            "prompt": i18n.strings(c)["choose_language"]} for c in self.config.locales]
+        data["alternates"] = self._home_alternates(self.routes.home)
+        data["canonical"] = self.routes.absolute(self.routes.path("/"))
+        return Page("/", "root.html", data)
+
+    def not_found_page(self) -> Page:
+        source = self.library.source_locale
+        t = i18n.strings(source)
+        data = self.chrome(source, t["not_found_title"], self.locale_switch(source, self.routes.home))
+        data["robots"] = "noindex"
+        return Page("/404.html", "not_found.html", data)
+
+    def home_page(self, locale: str, categories: list[tuple[str, list[Entry]]]) -> Page:
+        data = self.chrome(locale, self.config.name, self.locale_switch(locale, self.routes.home))
+        data["categories"] = [{"title": self.config.category_title(key, locale),
+                               "url": self.routes.category(locale, key),
+                               "articles": [self._listing(e, locale) for e in items[:6]],
+                               "count": len(items)} for key, items in categories]
+        data["canonical"] = self.routes.absolute(self.routes.home(locale))
+        data["alternates"] = self._home_alternates(self.routes.home)
+        data["description"] = data["t"]["hero_lead"]
+        data["jsonld"] = seo.website_jsonld(self.config.name, data["canonical"], locale,
+                                            self.routes.absolute(self.routes.search(locale)))
+        return Page(f"/{locale}/", "home.html", data)
+
+    def search_page(self, locale: str, categories: list[tuple[str, list[Entry]]]) -> Page:
+        t = i18n.strings(locale)
+        data = self.chrome(locale, t["search_title"], self.locale_switch(locale, self.routes.search))
+        data["robots"] = "noindex"
+        data["categories"] = [{"title": self.config.category_title(key, locale),
+                               "url": self.routes.category(locale, key),
+                               "articles": [self._listing(e, locale) for e in items]} for key, items in categories]
+        data["breadcrumbs"] = [{"name": t["home"], "url": self.routes.home(locale)}]
+        return Page(f"/{locale}/search/", "search.html", data)
+
+    def category_page(self, locale: str, key: str, items: list[Entry]) -> Page:
+        title = self.config.category_title(key, locale)
+        switch = self.locale_switch(locale, lambda c: self.routes.category(c, key))
+        data = self.chrome(locale, title, switch)
+        data["category"] = {"title": title, "articles": [self._listing(e, locale) for e in items]}
+        data["breadcrumbs"] = [{"name": data["t"]["home"], "url": self.routes.home(locale)}]
+        data["canonical"] = self.routes.absolute(self.routes.category(locale, key))
+        data["alternates"] = self._home_alternates(lambda c: self.routes.category(c, key))
+        return Page(f"/{locale}/{key}/", "category.html", data)
+
+    def _listing(self, entry: Entry, locale: str) -> dict[str, Any]:
+        """An article in a list: a short language badge stands for the 'only available in' label."""
+        badge = None
+        if entry.fallback:
+            text = i18n.strings(locale)["fallback_label"].format(language=i18n.language_in(entry.article.locale, locale))
+            badge = {"code": entry.article.locale.upper(), "text": text}
+        return {"title": entry.article.title, "url": self.routes.article(locale, entry.category, entry.id),
+                "lang": entry.article.locale, "badge": badge, "labels": self._labels(entry, locale, fallback=False)}
+
+    def _labels(self, entry: Entry, locale: str, fallback: bool = True) -> list[str]:
+        t = i18n.strings(locale)
+        labels = []
+        if entry.fallback and fallback:
+            labels.append(t["fallback_label"].format(language=i18n.language_in(entry.article.locale, locale)))
+        if entry.machine:
+            labels.append(t["machine_label"])
+        if entry.stale:
+            labels.append(t["stale_label"])
+        return labels
+
+    def article_page(self, locale: str, entry: Entry) -> Page:
+        article, aid, routes = entry.article, entry.id, self.routes
+        t = i18n.strings(locale)
+        group = self.library.group(aid)
+        source = self.library.source(aid)
+        own = not entry.fallback and article.locale == locale
+        indexable = own and article.review in INDEXABLE
+        url = routes.article(locale, entry.category, aid)
+        switch = [{"code": code, "name": locale_name(code), "url": routes.article(code, entry.category, aid),
+                   "current": code == locale, "machine": group[code].is_machine}
+                  for code in self.config.locales if code in group]
+        data = self.chrome(locale, article.title, switch)
+        original = None
+        if source is not None and source is not article:
+            original = {"url": routes.article(source.locale, entry.category, aid), "lang": source.locale,
+                        "name": locale_name(source.locale)}
+        lead = _lead(article)
+        data["article"] = {
+            "id": aid, "title": article.title, "lang": article.locale, "dir": "rtl" if is_rtl(article.locale) else "ltr",
+            "updated": format_date(article.meta.updated, format="long", locale=i18n.ui_locale(locale)),
+            "updated_iso": article.meta.updated.isoformat(), "fallback": entry.fallback, "machine": entry.machine,
+            "stale": entry.stale, "original": original,
+            "fallback_text": t["fallback_notice"].format(language=i18n.language_in(article.locale, locale)),
+            "related": [self._listing(e, locale) for e in dict(self.categories(locale))[entry.category]
+                        if e.id != aid][:6],
+        }
+        data["category"] = {"title": self.config.category_title(entry.category, locale),
+                            "url": routes.category(locale, entry.category)}
+        data["breadcrumbs"] = [{"name": t["home"], "url": routes.home(locale)},
+                               {"name": data["category"]["title"], "url": data["category"]["url"]}]
+        data["description"] = lead[:160]
+        if entry.machine:
+            data["robots"] = "noindex"
+        elif indexable:
+            data["canonical"] = routes.absolute(url)
+            data["alternates"] = [{"hreflang": code, "href": routes.absolute(routes.article(code, entry.category, aid))}
+                                  for code in self.config.locales if code in group and group[code].review in INDEXABLE]
+            if source is not None and source.review in INDEXABLE:
+                data["alternates"].append({"hreflang": "x-default", "href": routes.absolute(
+                    routes.article(source.locale, entry.category, aid))})
+        else:  # another locale's version stands in: its own page is the canonical one
+            data["canonical"] = routes.absolute(routes.article(article.locale, entry.category, aid))
+        data["jsonld"] = seo.article_jsonld(article, data["canonical"] or routes.absolute(url), self.config.name, lead)
+        links = {target: self.linker.resolve(article, locale, target) for target in link_targets(article.body)}
+        return Page(f"/{locale}/{entry.category}/{aid}/", "article.html", data, article=article, links=links)
+
+
+def _lang(locale: str) -> str:
+    return locale.split("-")[0]
+
+
+def _lead(article: Article) -> str:
+    sections = split_sections(article.body)
+    return plain_text(sections[0].text) if sections else ""
+
+
+def _timezone(name: str, locale: str) -> str:
+    try:
+        return get_timezone_name(get_timezone(name), locale=i18n.ui_locale(locale))
+    except (LookupError, ValueError):
+        return name
