@@ -112,3 +112,15 @@ def test_answer_for_chatbots(engine: Engine) -> None:
 def test_suggest_prefers_title_prefix(engine: Engine) -> None:
     titles = [s["title"] for s in engine.suggest("How do I pay", lang="en")]
     assert titles[0] == "How do I pay with BLIK?"
+
+
+def test_suggest_matches_word_prefixes_as_you_type(engine: Engine) -> None:
+    first = engine.suggest("canc", lang="en")[0]
+    assert first["id"] == "cancel-order" and first["locale"] == "en"
+    german = engine.suggest("Bestellung stor", lang="de")[0]
+    assert (german["id"], german["locale"], german["fallback"]) == ("cancel-order", "de", False)
+
+
+def test_answer_reports_the_generation_it_used(engine: Engine) -> None:
+    out = engine.answer("BLIK code", lang="en")
+    assert out["generation"] == engine.index.generation

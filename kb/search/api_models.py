@@ -60,7 +60,7 @@ class SearchResponse(BaseModel):
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
-    lang: str | None = Field(default=None, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
+    lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
 
 
 class AnswerBody(BaseModel):

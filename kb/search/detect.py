@@ -8,14 +8,17 @@ from functools import lru_cache
 from typing import Any
 
 from kb.content.locales import UnknownLocale, negotiate, normalize_locale, parse_accept_language
-from kb.errors import KbError
+from kb.errors import ParamError
 
 MIN_DETECT_CONFIDENCE = 0.7
 _lock = threading.Lock()
 
 
-class BadLocale(KbError):
+class BadLocale(ParamError):
     """The `lang` parameter names a locale the help center does not serve."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("lang", message)
 
 
 @lru_cache(maxsize=16)
@@ -48,10 +51,10 @@ def choose_locale(query: str, lang: str | None, accept_language: str | None,
         try:
             code = normalize_locale(lang)
         except UnknownLocale as exc:
-            raise BadLocale(f"lang: {exc}") from exc
+            raise BadLocale(str(exc)) from exc
         match = negotiate([code], locales)
         if match is None:
-            raise BadLocale(f"lang: {lang!r} is not served here; use one of {', '.join(locales)}")
+            raise BadLocale(f"{lang!r} is not served here; use one of {', '.join(locales)}")
         return match, "lang"
     if accept_language:
         match = negotiate(parse_accept_language(accept_language), locales)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.content.locales import fallback_chain
-from kb.errors import KbError
+from kb.errors import KbError, ParamError
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, current_generation, load_index
@@ -50,12 +50,8 @@ class Translator(Protocol):
     def translate_article(self, record: ArticleRecord, dst: str) -> ArticleRecord: ...
 
 
-class QueryError(KbError):
+class QueryError(ParamError):
     """A bad query parameter; `param` names it."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
 
 
 @dataclass
@@ -114,17 +110,18 @@ class Engine:
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._reloading = False
-        self.on_served: list[Any] = []  # callbacks(hit, result) for demand counting
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
     def index(self) -> Index:
         now = time.monotonic()
-        if now - self._checked >= self.reload_interval and not self._reloading:
+        if now - self._checked >= self.reload_interval:
             self._checked = now
             gen = current_generation(self.data_dir)
-            if gen is not None and gen != self._index.path:
-                self._reloading = True
+            with self._lock:
+                start = gen is not None and gen != self._index.path and not self._reloading
+                self._reloading = self._reloading or start
+            if start:
                 threading.Thread(target=self._reload, daemon=True).start()
         return self._index
 
@@ -137,7 +134,8 @@ class Engine:
         except (KbError, OSError, ValueError):
             pass  # keep serving the old generation; the next check tries again
         finally:
-            self._reloading = False
+            with self._lock:
+                self._reloading = False
 
     def reload_now(self) -> None:
         self._reload()
@@ -155,14 +153,20 @@ class Engine:
         return str(self.index.manifest["source_locale"])
 
     # -- search -----------------------------------------------------------------------------
+    def snapshot(self) -> tuple[Index, np.ndarray]:
+        """The live generation and its vectors, taken together: use one snapshot per request."""
+        self.index  # noqa: B018 - triggers the reload check
+        with self._lock:
+            return self._index, self._vectors
+
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
-               k: int = 10, category: str | None = None) -> SearchResult:
+               k: int = 10, category: str | None = None,
+               snapshot: tuple[Index, np.ndarray] | None = None) -> SearchResult:
         started = time.perf_counter()
         query = _check_query(query)
         if not 1 <= k <= 50:
             raise QueryError("k", "must be between 1 and 50")
-        with self._lock:
-            index, vectors = self.index, self._vectors
+        index, vectors = snapshot or self.snapshot()
         config = index.manifest["config"]
         if category is not None and category not in config["categories"]:
             raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
@@ -183,8 +187,6 @@ class Engine:
                               generation=index.generation)
         if decision == "handoff":
             result.support = support_for(config, locale)
-        for callback in self.on_served:
-            callback(result)
         return result
 
     def _article_scores(self, index: Index, query: str, qvec: np.ndarray,
@@ -272,17 +274,20 @@ class Engine:
 
     # -- answers for chatbots ----------------------------------------------------------------
     def answer(self, question: str, *, lang: str | None = None, accept_language: str | None = None) -> dict[str, Any]:
-        result = self.search(question, lang=lang, accept_language=accept_language, k=3)
-        config = self.index.manifest["config"]
+        snapshot = self.snapshot()
+        index = snapshot[0]
+        result = self.search(question, lang=lang, accept_language=accept_language, k=3, snapshot=snapshot)
+        config = index.manifest["config"]
         out: dict[str, Any] = {
-            "question": result.query, "locale": result.locale, "decision": result.decision,
+            "question": result.query, "locale": result.locale, "generation": result.generation,
+            "decision": result.decision,
             "confidence": result.confidence, "answer": None, "citations": [], "alternatives": [],
             "support": support_for(config, result.locale) if result.decision == "handoff" else None,
         }
         if result.decision == "answer" and result.hits:
             top = result.hits[0]
-            served = self.serve(self.index, top.id, result.locale)
-            assert served is not None
+            served = self.serve(index, top.id, result.locale)
+            assert served is not None  # the hit came from this same snapshot
             record = served[0]
             out["answer"] = {"id": record.id, "title": record.title, "markdown": record.body.strip(),
                              "text": plain(record.body)}
@@ -294,16 +299,38 @@ class Engine:
 
     def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
                 k: int = 6) -> list[dict[str, Any]]:
-        """Search-as-you-type: titles in the shopper's locale, prefix matches first, then semantic."""
+        """Search-as-you-type: titles whose words (or whose alternative questions' words) start
+        with what was typed come first, then semantic matches fill the list."""
         prefix = _check_query(prefix, param="q")
-        result = self.search(prefix, lang=lang, accept_language=accept_language, k=k)
-        low = prefix.lower()
-        hits = sorted(result.hits, key=lambda h: (not h.title.lower().startswith(low), -h.score))
-        return [{"id": h.id, "title": h.title, "url": h.url, "locale": h.locale, "machine_translated":
-                 h.machine_translated, "fallback": h.fallback} for h in hits]
+        snapshot = self.snapshot()
+        index = snapshot[0]
+        locale, _ = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
+                                  index.manifest["source_locale"])
+        typed = _WORD.findall(prefix.lower())
+        picked: list[str] = []
+        if typed:
+            for passage in index.passages:
+                if passage.kind in ("title", "question") and passage.locale == locale \
+                        and passage.article_id not in picked and _prefix_match(typed, passage.text):
+                    picked.append(passage.article_id)
+                    if len(picked) >= k:
+                        break
+        if len(picked) < k:
+            result = self.search(prefix, lang=locale, k=k, snapshot=snapshot)
+            picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
+        out = []
+        for aid in picked:
+            served = self.serve(index, aid, locale)
+            if served is None:
+                continue
+            record, machine, fallback = served
+            out.append({"id": aid, "title": record.title, "url": article_url(index.manifest["config"]["base_url"], record),
+                        "locale": record.locale, "machine_translated": machine, "fallback": fallback})
+        return out
 
     def article(self, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool]:
         index = self.index
+        locale = choose_locale("", locale, None, index.manifest["locales"], index.manifest["source_locale"])[0]
         served = self.serve(index, aid, locale)
         if served is None:
             raise QueryError("id", f"no article with id {aid!r}")
@@ -363,6 +390,13 @@ def decide(confidence: float, top_scores: list[float]) -> str:
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 SNIPPET_CHARS = 240
+
+
+def _prefix_match(typed: list[str], text: str) -> bool:
+    """Every typed word is a word of the text; the last one may be the start of a word."""
+    words = _WORD.findall(text.lower())
+    *whole, last = typed
+    return all(w in words for w in whole) and any(word.startswith(last) for word in words)
 
 
 def _snippet(text: str, query: str, locale: str) -> tuple[str, str]:

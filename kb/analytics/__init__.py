@@ -1,0 +1,1 @@
+"""Query log, feedback and the privacy rules around them."""

@@ -1,0 +1,209 @@
+"""The analytics store: query log and feedback, through SQLAlchemy.
+
+SQLite in WAL mode at `<data_dir>/kb.sqlite` by default; PostgreSQL (psycopg 3) when
+`KB_DATABASE_URL` is set, so several API replicas share one store. The schema is owned by the
+Alembic migrations in `kb/analytics/migrations/`, applied when the store is opened.
+
+Privacy: text is scrubbed here, on the way in (kb.analytics.scrub), so no caller can store a raw
+query; no IP address, cookie or user id has a column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from kb.analytics.scrub import scrub
+from kb.errors import KbError
+
+DB_ENV = "KB_DATABASE_URL"
+DB_FILE = "kb.sqlite"
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_MS = 5000
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+metadata = sa.MetaData()
+
+queries = sa.Table(
+    "queries", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("endpoint", sa.String(16), nullable=False),  # search | answer
+    sa.Column("locale", sa.String(35), nullable=False),
+    sa.Column("query_scrubbed", sa.Text, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("top_ids", sa.JSON, nullable=False),
+    sa.Column("top_scores", sa.JSON, nullable=False),
+    sa.Column("served_machine", sa.Boolean, nullable=False),
+    sa.Column("served_fallback", sa.Boolean, nullable=False),
+    sa.Column("generation", sa.String(100), nullable=False),
+    sa.Index("ix_queries_ts", "ts"),
+)
+
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("article_id", sa.String(120), nullable=False),
+    sa.Column("locale", sa.String(35), nullable=False),
+    sa.Column("helpful", sa.Boolean, nullable=False),
+    sa.Column("reason_scrubbed", sa.Text, nullable=True),
+    sa.Index("ix_feedback_ts", "ts"),
+    sa.Index("ix_feedback_article", "article_id", "locale"),
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def database_url(data_dir: Path | str, url: str | None = None) -> URL:
+    """`url`, else KB_DATABASE_URL, else SQLite in the data folder; postgresql:// means psycopg 3."""
+    raw = url or os.environ.get(DB_ENV) or ""
+    if not raw:
+        return make_url(f"sqlite:///{Path(data_dir).resolve() / DB_FILE}")
+    try:
+        parsed = make_url(raw)
+    except sa.exc.ArgumentError as exc:
+        raise KbError(f"{DB_ENV}: not a database URL ({exc})") from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """One connection pool to the analytics database; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- writes: one INSERT each ---------------------------------------------------------
+    def log_query(self, *, endpoint: str, locale: str, query: str, decision: str, confidence: float,
+                  top_ids: Sequence[str], top_scores: Sequence[float], served_machine: bool,
+                  served_fallback: bool, generation: str) -> None:
+        row = {"ts": _now(), "endpoint": endpoint, "locale": locale, "query_scrubbed": scrub(query),
+               "decision": decision, "confidence": float(confidence), "top_ids": list(top_ids),
+               "top_scores": [round(float(s), 4) for s in top_scores], "served_machine": served_machine,
+               "served_fallback": served_fallback, "generation": generation}
+        with self.engine.begin() as conn:
+            conn.execute(queries.insert(), row)
+
+    def add_feedback(self, *, article_id: str, locale: str, helpful: bool, reason: str | None = None) -> None:
+        row = {"ts": _now(), "article_id": article_id, "locale": locale, "helpful": helpful,
+               "reason_scrubbed": scrub(reason) if reason else None}
+        with self.engine.begin() as conn:
+            conn.execute(feedback.insert(), row)
+
+    # -- reads ---------------------------------------------------------------------------
+    def list_queries(self, *, since: dt.datetime | None = None, locale: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """Logged queries, newest first."""
+        stmt = sa.select(queries).order_by(queries.c.ts.desc(), queries.c.id.desc())
+        if since is not None:
+            stmt = stmt.where(queries.c.ts >= _utc(since))
+        if locale is not None:
+            stmt = stmt.where(queries.c.locale == locale)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._rows(stmt)
+
+    def list_feedback(self, *, article_id: str | None = None, locale: str | None = None) -> list[dict[str, Any]]:
+        """Feedback rows, newest first."""
+        stmt = sa.select(feedback).order_by(feedback.c.ts.desc(), feedback.c.id.desc())
+        if article_id is not None:
+            stmt = stmt.where(feedback.c.article_id == article_id)
+        if locale is not None:
+            stmt = stmt.where(feedback.c.locale == locale)
+        return self._rows(stmt)
+
+    def _rows(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        for row in rows:
+            row["ts"] = _utc(row["ts"])
+        return rows
+
+    # -- retention -----------------------------------------------------------------------
+    def prune(self, older_than: dt.timedelta) -> dict[str, int]:
+        """Delete queries and feedback older than `older_than`; returns rows deleted per table."""
+        cutoff = _now() - older_than
+        with self.engine.begin() as conn:
+            return {table.name: conn.execute(table.delete().where(table.c.ts < cutoff)).rowcount
+                    for table in (queries, feedback)}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _migration_lock(url: URL) -> Iterator[None]:
+    """SQLite: one process migrates at a time (PostgreSQL takes an advisory lock in env.py)."""
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (Alembic `upgrade head`, configured in code)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    with _migration_lock(engine.url), engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_store(data_dir: Path | str = ".kb", url: str | None = None) -> Store:
+    """Open (and migrate) the store: `url`, else KB_DATABASE_URL, else `<data_dir>/kb.sqlite`."""
+    target = database_url(data_dir, url)
+    if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
+        Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(target, pool_pre_ping=target.get_backend_name() != "sqlite")
+    except ImportError as exc:
+        raise KbError(f"database driver for {target.drivername} is missing: pip install 'kb-helpcenter[postgres]'") from exc
+    if target.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise KbError(f"cannot open the analytics store at {target.render_as_string(hide_password=True)}: "
+                      f"{exc.orig}") from exc
+    return Store(engine)

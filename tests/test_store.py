@@ -1,0 +1,193 @@
+"""The analytics store: the same tests on SQLite and, when a server is given, on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import make_url
+
+from kb.analytics.store import DB_ENV, Store, database_url, metadata, open_store
+from kb.errors import KbError
+
+PG_ENV = "KB_TEST_POSTGRES_URL"
+PG_SKIP = "KB_TEST_POSTGRES_URL not set: PostgreSQL store tests need a server (CI starts one)"
+
+
+def _postgres(schema: str) -> tuple[str, sa.Engine]:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(PG_SKIP)
+    admin = sa.create_engine(database_url(".", url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    scoped = database_url(".", url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return scoped.render_as_string(hide_password=False), admin
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL for a fresh, empty store (a schema of its own on PostgreSQL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite'}"
+        return
+    schema = f"kbtest_{uuid.uuid4().hex[:12]}"
+    url, admin = _postgres(schema)
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(tmp_path, db_url)
+    yield opened
+    opened.close()
+
+
+def _log(store: Store, query: str = "where is my parcel", **over: Any) -> None:
+    row: dict[str, Any] = {"endpoint": "search", "locale": "de", "query": query, "decision": "answer",
+                           "confidence": 0.8, "top_ids": ["track-order", "late-parcel"], "top_scores": [0.91, 0.7],
+                           "served_machine": False, "served_fallback": True, "generation": "gen-1"}
+    store.log_query(**{**row, **over})
+
+
+def test_migrations_create_the_schema(store: Store) -> None:
+    inspector = sa.inspect(store.engine)
+    assert {"queries", "feedback", "alembic_version"} <= set(inspector.get_table_names())
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert {c["name"] for c in inspector.get_columns("queries")} == {
+        "id", "ts", "endpoint", "locale", "query_scrubbed", "decision", "confidence", "top_ids", "top_scores",
+        "served_machine", "served_fallback", "generation"}
+    assert {c["name"] for c in inspector.get_columns("feedback")} == {
+        "id", "ts", "article_id", "locale", "helpful", "reason_scrubbed"}
+
+
+def test_migrations_match_the_table_definitions(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_reopening_keeps_data_and_schema(store: Store, db_url: str, tmp_path: Path) -> None:
+    _log(store)
+    again = open_store(tmp_path, db_url)
+    try:
+        assert len(again.list_queries()) == 1
+    finally:
+        again.close()
+
+
+def test_query_log_round_trip_is_scrubbed(store: Store) -> None:
+    before = dt.datetime.now(dt.UTC)
+    _log(store, query="my order KM-12345678, mail jan@example.com, card 4111 1111 1111 1111")
+    (row,) = store.list_queries()
+    assert row["query_scrubbed"] == "my order <order>, mail <email>, card <card>"
+    assert row["top_ids"] == ["track-order", "late-parcel"] and row["top_scores"] == [0.91, 0.7]
+    assert row["served_machine"] is False and row["served_fallback"] is True
+    assert (row["endpoint"], row["locale"], row["decision"], row["generation"]) == ("search", "de", "answer", "gen-1")
+    assert row["confidence"] == pytest.approx(0.8)
+    assert row["ts"].tzinfo is not None and before - dt.timedelta(seconds=5) <= row["ts"] <= dt.datetime.now(dt.UTC)
+
+
+def test_query_filters_and_order(store: Store) -> None:
+    _log(store, "first", locale="de")
+    _log(store, "second", locale="pl")
+    _log(store, "third", locale="pl")
+    assert [r["query_scrubbed"] for r in store.list_queries()] == ["third", "second", "first"]
+    assert [r["query_scrubbed"] for r in store.list_queries(locale="pl", limit=1)] == ["third"]
+    assert store.list_queries(since=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)) == []
+
+
+def test_feedback_round_trip(store: Store) -> None:
+    store.add_feedback(article_id="return-item", locale="de", helpful=False, reason="ruf mich an: 0171 2345678")
+    store.add_feedback(article_id="return-item", locale="en", helpful=True)
+    store.add_feedback(article_id="track-order", locale="de", helpful=True, reason="")
+    rows = store.list_feedback(article_id="return-item")
+    assert [(r["locale"], r["helpful"], r["reason_scrubbed"]) for r in rows] == [
+        ("en", True, None), ("de", False, "ruf mich an: <phone>")]
+    assert [r["article_id"] for r in store.list_feedback(locale="de")] == ["track-order", "return-item"]
+
+
+def test_prune_removes_only_old_rows(store: Store) -> None:
+    _log(store, "old")
+    _log(store, "new")
+    store.add_feedback(article_id="a", locale="en", helpful=True)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE queries SET ts = :ts WHERE query_scrubbed = 'old'"), {"ts": long_ago})
+        conn.execute(sa.text("UPDATE feedback SET ts = :ts"), {"ts": long_ago})
+    assert store.prune(dt.timedelta(days=90)) == {"queries": 1, "feedback": 1}
+    assert [r["query_scrubbed"] for r in store.list_queries()] == ["new"]
+    assert store.list_feedback() == []
+
+
+def test_concurrent_writers(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(20):
+                _log(store, f"thread {n} query {i}")
+                if i % 5 == 0:
+                    store.add_feedback(article_id=f"a{n}", locale="en", helpful=bool(i % 2))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.list_queries()) == 160 and len(store.list_feedback()) == 32
+
+
+# -- SQLite specifics and configuration ------------------------------------------------------------
+def test_sqlite_default_location_and_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DB_ENV, raising=False)
+    store = open_store(tmp_path / "data")
+    try:
+        assert store.engine.url.database == str((tmp_path / "data" / "kb.sqlite").resolve())
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        store.close()
+
+
+def test_database_url_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DB_ENV, f"sqlite:///{tmp_path / 'elsewhere.sqlite'}")
+    store = open_store(tmp_path / "data")
+    store.close()
+    assert (tmp_path / "elsewhere.sqlite").is_file() and not (tmp_path / "data" / "kb.sqlite").exists()
+
+
+def test_postgres_urls_use_psycopg_3() -> None:
+    assert database_url(".", "postgresql://u:p@db/kb").drivername == "postgresql+psycopg"
+    assert database_url(".", "postgres://u@db/kb").drivername == "postgresql+psycopg"
+    assert database_url(".", "postgresql+psycopg://u@db/kb").drivername == "postgresql+psycopg"
+    assert make_url(str(database_url(".", "sqlite:////x/kb.sqlite"))).database == "/x/kb.sqlite"
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(KbError, match="cannot open the analytics store"):
+        open_store(tmp_path, "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KbError, match=DB_ENV):
+        open_store(tmp_path, "not a url")
