@@ -86,7 +86,6 @@ def stats(
 
 # Commands of the other parts of kb register themselves on `app` here.
 from kb.search import cli as _search_cli  # noqa: E402
-
 from kb.site import cli as _site_cli  # noqa: E402
 
 _search_cli.register(app)
