@@ -1,0 +1,69 @@
+"""`kb serve --watch`: rebuild the index and the site when the content changes.
+
+Polls the content folder's file times (no extra dependency, works on every file system);
+both builds are incremental, so an edit costs one article's embeddings and pages. The
+engine picks the new index generation up by itself; the site is served from disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kb.errors import KbError
+
+log = logging.getLogger("kb.watch")
+
+
+def snapshot(content: Path) -> dict[str, float]:
+    """Modification time of every file under `content` (articles and kb.toml)."""
+    out: dict[str, float] = {}
+    for path in content.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            try:
+                out[str(path)] = path.stat().st_mtime_ns
+            except OSError:
+                continue  # removed while we looked
+    return out
+
+
+def rebuild(content: Path, data: Path, site: Path, embedder: str) -> str:
+    from kb.content.library import Library
+    from kb.search.embedders import get_embedder
+    from kb.search.index import build_index
+    from kb.site.build import build_site
+
+    library = Library.load(content)
+    index = build_index(library, data, get_embedder(embedder))
+    pages = build_site(library, site)
+    return (f"rebuilt: {index.embedded} article(s) embedded, {index.reused} reused; "
+            f"{pages.rendered} page(s) rendered, {pages.skipped} unchanged")
+
+
+def watch(content: Path, data: Path, site: Path, embedder: str, *, interval: float = 1.0,
+          stop: threading.Event | None = None, on_rebuild: Callable[[str], None] | None = None) -> threading.Thread:
+    """Start a daemon thread that rebuilds after each change (debounced by `interval`)."""
+    stop = stop or threading.Event()
+    report = on_rebuild or (lambda message: log.warning("kb: %s", message))
+
+    seen = snapshot(content)  # taken before returning, so no edit after this call is missed
+
+    def loop() -> None:
+        nonlocal seen
+        while not stop.wait(interval):
+            now = snapshot(content)
+            if now == seen:
+                continue
+            time.sleep(interval / 2)  # let an editor finish writing
+            seen = snapshot(content)
+            try:
+                report(rebuild(content, data, site, embedder))
+            except (KbError, OSError) as exc:
+                report(f"rebuild failed, still serving the last good build: {exc}")
+
+    thread = threading.Thread(target=loop, name="kb-watch", daemon=True)
+    thread.start()
+    return thread
