@@ -16,7 +16,8 @@ EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', 
 
 
 def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
-          embedder: EmbedderOpt = DEFAULT) -> None:
+          embedder: EmbedderOpt = DEFAULT,
+          ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     from kb.content.library import Library
     from kb.search.embedders import get_embedder
@@ -30,7 +31,7 @@ def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
 
-    report = build_index(library, data, model, progress=progress)
+    report = build_index(library, data, model, progress=progress, ann_threshold=ann_threshold)
     typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
                f"{report.seconds:.1f}s: {report.embedded} embedded, {report.reused} reused, "
                f"{report.removed} removed; index {report.index_type}, generation {report.generation}")
