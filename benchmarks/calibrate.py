@@ -102,10 +102,10 @@ def main() -> None:
     print(f"{len(rows)} questions; fitted: bias {w[0]:.3f}, score {w[1]:.3f}, margin {w[2]:.3f}")
     print(f"{'threshold':>10}{'answered':>10}{'precision':>11}{'handoff: no-answer qs':>23}{'handoff: right qs':>19}")
     ood = np.array(["no answer" in r[3] for r in rows])
-    for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+    for t in (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
         ans = conf >= t
         prec = y[ans].mean() if ans.any() else float("nan")
-        print(f"{t:>10.1f}{ans.mean():>10.2%}{prec:>11.2%}{(~ans[ood]).mean():>23.2%}{(~ans[y == 1]).mean():>19.2%}")
+        print(f"{t:>10.2f}{ans.mean():>10.2%}{prec:>11.2%}{(~ans[ood]).mean():>23.2%}{(~ans[y == 1]).mean():>19.2%}")
     by_group: dict[str, list[float]] = {}
     for r, c in zip(rows, conf, strict=True):
         by_group.setdefault(r[3], []).append(c)
