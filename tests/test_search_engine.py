@@ -124,3 +124,14 @@ def test_suggest_matches_word_prefixes_as_you_type(engine: Engine) -> None:
 def test_answer_reports_the_generation_it_used(engine: Engine) -> None:
     out = engine.answer("BLIK code", lang="en")
     assert out["generation"] == engine.index.generation
+
+
+def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.engine as eng
+
+    # force the middle band so the clarify branch is exercised whatever the scores are
+    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)
+    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    out = engine.answer("order", lang="en")
+    assert out["decision"] == "clarify" and out["answer"] is None
+    assert len(out["alternatives"]) >= 2 and out["support"]["channels"]

@@ -282,7 +282,8 @@ class Engine:
             "question": result.query, "locale": result.locale, "generation": result.generation,
             "decision": result.decision,
             "confidence": result.confidence, "answer": None, "citations": [], "alternatives": [],
-            "support": support_for(config, result.locale) if result.decision == "handoff" else None,
+            # clarify carries the contact too: "none of these" must lead to a person
+            "support": support_for(config, result.locale) if result.decision != "answer" else None,
         }
         if result.decision == "answer" and result.hits:
             top = result.hits[0]
