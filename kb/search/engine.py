@@ -27,6 +27,7 @@ from kb.search.lexical import tokenize
 from kb.search.passages import Passage, plain
 
 MAX_QUERY_CHARS = 500
+LEAD_BONUS = 0.03  # snippet choice: preference for an article's opening paragraph
 DENSE_CANDIDATES = 100
 LEX_CANDIDATES = 50
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
@@ -269,7 +270,9 @@ class Engine:
         sections = [r for r in rows if index.passages[r].kind == "section"]
         if not sections:
             return None
-        sims = np.asarray(vectors[sections[0]:sections[-1] + 1], dtype=np.float32) @ qvec
+        sims = np.asarray(vectors[sections], dtype=np.float32) @ qvec
+        # articles open with the direct answer: the lead wins unless a section is clearly closer
+        sims += np.array([LEAD_BONUS if index.passages[r].anchor == "" else 0.0 for r in sections])
         return index.passages[sections[int(np.argmax(sims))]]
 
     # -- answers for chatbots ----------------------------------------------------------------
