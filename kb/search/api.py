@@ -24,6 +24,8 @@ from kb.search import api_models as m
 from kb.search.api_errors import HANDLERS, MAX_BODY_BYTES, ApiError, Guard, documented
 from kb.search.detect import choose_locale
 from kb.search.engine import Engine, article_url
+from kb.translate.admin_api import admin_router
+from kb.translate.live import live_translator
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
@@ -183,14 +185,16 @@ def _router(engine: Engine, store: Store | None) -> APIRouter:
 
 def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None, engine: Engine | None = None,
                store: Store | None = None, *, database_url: str | None = None, log_queries: bool = True,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, content_dir: Path | str | None = None) -> FastAPI:
     """The API for the index in `data_dir`, and the static site in `site_dir` when it exists.
 
     `store`: an open kb.analytics.store.Store; by default one is opened from `database_url`,
     else KB_DATABASE_URL, else `<data_dir>/kb.sqlite` (and closed with the app).
     `log_queries=False` logs nothing (feedback is then not stored either).
+    Articles missing in a locale are machine-translated on the fly when a model is installed
+    (kb.translate.live); the admin API (kb.translate.admin_api) works on `content_dir` ("content").
     """
-    engine = engine or Engine(data_dir)
+    engine = engine or Engine(data_dir, translator=live_translator(data_dir))
     owned = None
     if store is None and log_queries:
         from kb.analytics.store import open_store
@@ -212,6 +216,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app.state.engine, app.state.store = engine, store
     app.add_middleware(Guard, max_body_bytes=max_body_bytes)
     app.include_router(_router(engine, store))
+    app.include_router(admin_router(data_dir, content_dir or "content", store))
     _install_openapi(app, engine)
 
     @app.get("/healthz", response_model=m.Health, tags=["ops"], responses=documented())

@@ -45,8 +45,9 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
            data: DataOpt = Path(".kb")) -> None:
     """Search the help center as a shopper would."""
     from kb.search.engine import Engine
+    from kb.translate.live import live_translator
 
-    engine = Engine(data)
+    engine = Engine(data, translator=live_translator(data))
     result = engine.search(query, lang=lang, k=k, category=category)
     if as_json:
         payload = {"query": result.query, "locale": result.locale, "locale_from": result.locale_from,
@@ -93,7 +94,7 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
-def serve(data: DataOpt = Path(".kb"),
+def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
           site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -103,7 +104,7 @@ def serve(data: DataOpt = Path(".kb"),
 
     from kb.search.api import create_app
 
-    app = create_app(data, site if site.is_dir() else None)
+    app = create_app(data, site if site.is_dir() else None, content_dir=content)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     typer.echo(f"kb: API at {base}/v1/ (docs at {base}/docs, health at {base}/healthz)")

@@ -233,15 +233,16 @@ class Engine:
         if locale in versions:
             return versions[locale], versions[locale].machine, False
         source = index.manifest["source_locale"]
+        chain = fallback_chain(locale, source)
+        for code in chain[1:-1]:  # the same language first: a de-AT shopper reads the de version
+            if code in versions:
+                return versions[code], versions[code].machine, True
         original = versions.get(source) or next(iter(versions.values()))
         if self.translator is not None and self.translator.available(original.locale, locale):
             try:
                 return self.translator.translate_article(original, locale), True, False
             except KbError:
                 pass  # the pair broke at run time: fall back below, flagged
-        for code in fallback_chain(locale, source):
-            if code in versions:
-                return versions[code], versions[code].machine, True
         return original, original.machine, True
 
     def _hit(self, index: Index, vectors: np.ndarray, aid: str, score: float, locale: str,
