@@ -98,7 +98,8 @@ def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
           site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False) -> None:
+          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,
+          watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False) -> None:
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
     import uvicorn
 
@@ -113,6 +114,11 @@ def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
     else:
         typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
     typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
+    if watch:
+        from kb.site.watch import watch as start_watch
+
+        start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
+        typer.echo(f"kb: watching {content} for changes")
     uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
 
 
