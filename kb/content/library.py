@@ -12,6 +12,7 @@ from kb.content.article import Article, FrontMatter
 from kb.content.config import Config, load_config
 from kb.content.frontmatter import FrontMatterError, parse
 from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
+from kb.content.nesting import MAX_NESTING, nesting_depth
 from kb.content.problems import Problem
 
 MAX_ARTICLE_BYTES = 1_000_000
@@ -167,6 +168,12 @@ def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -
     except FrontMatterError as exc:
         problems.append(Problem("error", "invalid-yaml" if "YAML" in str(exc) else "front-matter",
                                 rel, exc.line, str(exc), exc.hint))
+        return None
+    depth, line = nesting_depth(parsed.body)
+    if depth > MAX_NESTING:
+        problems.append(Problem("error", "too-deep", rel, parsed.body_line + line,
+            f"lists or quotes nested {depth} levels deep; at most {MAX_NESTING} are allowed",
+            "flatten the nesting: split the list, or use headings and paragraphs"))
         return None
     try:
         meta = FrontMatter.model_validate(parsed.meta)
