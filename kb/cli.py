@@ -85,6 +85,7 @@ def stats(
 
 
 # Commands of the other parts of kb register themselves on `app` here.
+from kb.analytics import cli as _analytics_cli  # noqa: E402
 from kb.search import cli as _search_cli  # noqa: E402
 from kb.site import cli as _site_cli  # noqa: E402
 from kb.translate import cli as _translate_cli  # noqa: E402
@@ -92,6 +93,7 @@ from kb.translate import cli as _translate_cli  # noqa: E402
 _search_cli.register(app)
 _site_cli.register(app)
 _translate_cli.register(app)
+_analytics_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
