@@ -24,6 +24,7 @@ from kb.search.api import create_app
 from kb.search.embedders import DEFAULT, get_embedder
 from kb.search.engine import Engine
 from kb.search.index import build_index
+from kb.search.security import SecurityConfig
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +153,7 @@ def store(built: tuple[Path, Engine]) -> Iterator[Store]:
 @pytest.fixture(scope="session")
 def client(built: tuple[Path, Engine], store: Store) -> Iterator[TestClient]:
     data, engine = built
-    with TestClient(create_app(data, engine=engine, store=store)) as test_client:
+    with TestClient(create_app(data, engine=engine, store=store, security=SecurityConfig(rate=0))) as test_client:
         yield test_client
 
 
@@ -175,7 +176,7 @@ def test_search_contract(client: TestClient) -> None:
     r = client.get("/v1/search", params={"q": "How do I cancel my order?", "lang": "en", "k": 3})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "locale", "locale_from", "decision", "confidence", "hits", "support"}
+    assert set(body) == {"query", "locale", "locale_from", "decision", "confidence", "hits", "support", "generation"}
     assert body["locale"] == "en" and body["locale_from"] == "lang"
     assert body["decision"] in ("answer", "clarify", "handoff") and 0 <= body["confidence"] <= 1
     assert 1 <= len(body["hits"]) <= 3

@@ -19,11 +19,16 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 import kb
+from kb.analytics.gaps_api import gaps_router
+from kb.analytics.retention import Pruner
+from kb.analytics.retention import retention_days as configured_retention
 from kb.content.locales import is_rtl, locale_name, negotiate
 from kb.search import api_models as m
 from kb.search.api_errors import HANDLERS, MAX_BODY_BYTES, ApiError, Guard, documented
 from kb.search.detect import choose_locale
 from kb.search.engine import Engine, article_url
+from kb.search.security import SecurityConfig
+from kb.search.security import install as install_security
 from kb.translate.admin_api import admin_router
 from kb.translate.live import live_translator
 
@@ -116,7 +121,8 @@ def _router(engine: Engine, store: Store | None) -> APIRouter:
         return m.SearchResponse(query=result.query, locale=result.locale, locale_from=result.locale_from,
                                 decision=result.decision, confidence=result.confidence,
                                 hits=[m.Hit(**h.to_dict()) for h in result.hits],
-                                support=m.Support(**result.support) if result.support else None)
+                                support=m.Support(**result.support) if result.support else None,
+                                generation=result.generation)
 
     @api.post("/answer", response_model=m.AnswerResponse, tags=["search"], responses=documented(400, 413, 422))
     def answer(body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> m.AnswerResponse:
@@ -185,7 +191,8 @@ def _router(engine: Engine, store: Store | None) -> APIRouter:
 
 def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None, engine: Engine | None = None,
                store: Store | None = None, *, database_url: str | None = None, log_queries: bool = True,
-               max_body_bytes: int = MAX_BODY_BYTES, content_dir: Path | str | None = None) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, content_dir: Path | str | None = None,
+               security: SecurityConfig | None = None, retention_days: float | None | bool = True) -> FastAPI:
     """The API for the index in `data_dir`, and the static site in `site_dir` when it exists.
 
     `store`: an open kb.analytics.store.Store; by default one is opened from `database_url`,
@@ -193,8 +200,12 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     `log_queries=False` logs nothing (feedback is then not stored either).
     Articles missing in a locale are machine-translated on the fly when a model is installed
     (kb.translate.live); the admin API (kb.translate.admin_api) works on `content_dir` ("content").
+    `security`: CORS origins and rate limits (kb.search.security; default from the environment and kb.toml).
+    `retention_days`: the store is pruned to it at start-up and daily (True: KB_RETENTION_DAYS, default 90;
+    None or False: never).
     """
     engine = engine or Engine(data_dir, translator=live_translator(data_dir))
+    days = configured_retention() if retention_days is True else retention_days or None
     owned = None
     if store is None and log_queries:
         from kb.analytics.store import open_store
@@ -205,7 +216,10 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pruner = app.state.pruner = Pruner(store, days).start() if store is not None and days else None
         yield
+        if pruner is not None:
+            pruner.stop()
         if owned is not None:
             owned.close()
 
@@ -217,7 +231,9 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app.add_middleware(Guard, max_body_bytes=max_body_bytes)
     app.include_router(_router(engine, store))
     app.include_router(admin_router(data_dir, content_dir or "content", store))
+    app.include_router(gaps_router(data_dir, engine, store))
     _install_openapi(app, engine)
+    install_security(app, security or SecurityConfig.from_env(engine.config))
 
     @app.get("/healthz", response_model=m.Health, tags=["ops"], responses=documented())
     def healthz() -> m.Health:

@@ -55,6 +55,7 @@ class SearchResponse(BaseModel):
     confidence: float = Field(ge=0, le=1)
     hits: list[Hit]
     support: Support | None = Field(description="Support contact when the decision is handoff.")
+    generation: str = Field(description="The index generation that answered (it changes when `kb index` swaps in a new one).")
 
 
 class AnswerRequest(BaseModel):
