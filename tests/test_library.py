@@ -12,6 +12,7 @@ from helpcenter_builder import article_text, write, write_config
 
 from kb.content.article import content_hash, normalize_text
 from kb.content.config import load_config
+from kb.content.fastmatter import parse_fast
 from kb.content.frontmatter import FrontMatterError, parse, update_fields
 from kb.content.library import Library
 from kb.content.locales import UnknownLocale
@@ -333,6 +334,34 @@ def test_parse_errors_carry_line(text: str, line: int, words: str) -> None:
     assert info.value.line == line
     assert words in str(info.value)
     assert info.value.hint
+
+
+_TRICKY = [
+    FILE, "\ufeff" + FILE, "no front matter\n", "---\nid: a\n", "---\nid: a\ntitle: Colon: here\n---\n",
+    "---\n- a\n- b\n---\n", "---\nid: a\nbase: &b x\nother: *b\n---\n", "---\nid: a\nupdated: 2026-13-45\n---\n",
+    "---\n---\nbody\n", "---\n~\n---\n", "---\na: !!int abc\n---\n", "---\na: 1\na: 2\n---\n",
+    "---\ntitle: tab\there\n---\n", "---\ntags: [a, b\tc]\n---\n", "---\n\ta: 1\n---\n", "---\na: \x07\n---\n",
+    "---\nx: |\n  multi\n  line\n---\n", "---\nk: 0x1F\nb: yes\nc: 1e3\nd: .inf\ne: 2026-01-01 10:00:00\n---\n",
+    "---\nt: \"\\u00e9 \\x41\"\n---\n", "---\n" + "a: [" * 200 + "\n---\n", "---\na: [1, 2\n---\nbody\n",
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY)
+def test_fast_parse_gives_the_careful_parse_result_or_error(text: str) -> None:
+    def outcome(fn):  # type: ignore[no-untyped-def]
+        try:
+            p = fn(text)
+        except FrontMatterError as exc:
+            return ("error", str(exc), exc.line, exc.hint)
+        return ("ok", p.meta, p.body, p.body_line, p.field_lines)
+
+    assert repr(outcome(parse_fast)) == repr(outcome(parse))
+
+
+def test_library_hash_of_is_the_article_hash(center: Path) -> None:
+    library = Library.load(center)
+    for article in library.articles:
+        assert library.hash_of(article) == article.hash == library.hash_of(article)
 
 
 def test_update_fields_replaces_only_named_lines() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +11,16 @@ from pydantic import ValidationError
 
 from kb.content.article import Article, FrontMatter
 from kb.content.config import Config, load_config
-from kb.content.frontmatter import FrontMatterError, parse
+from kb.content.fastmatter import parse_fast
+from kb.content.frontmatter import FrontMatterError
 from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
 from kb.content.nesting import MAX_NESTING, nesting_depth
 from kb.content.problems import Problem
 
 MAX_ARTICLE_BYTES = 1_000_000
+# A line nests at most as deep as the run of indentation and list/quote marker characters it
+# starts with, so a body without such a run longer than MAX_NESTING needs no exact count.
+_DEEP_PREFIX = re.compile(rf"^[ \t>*+\-0-9.)]{{{MAX_NESTING + 1}}}", re.M)
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Library:
 
     def __post_init__(self) -> None:
         self._by_key: dict[tuple[str, str], Article] = {}
+        self._hashes: dict[int, tuple[Article, str]] = {}  # id(article) -> (article, content hash)
         self._groups: dict[str, dict[str, Article]] = defaultdict(dict)
         for article in self.articles:
             self._by_key.setdefault((article.id, article.locale), article)
@@ -96,6 +102,15 @@ class Library:
         source = self.source(article_id)
         return (source, True) if source else None
 
+    def hash_of(self, article: Article) -> str:
+        """`article.hash`, computed once per article of this library."""
+        found = self._hashes.get(id(article))
+        if found is not None and found[0] is article:
+            return found[1]
+        value = article.hash
+        self._hashes[id(article)] = (article, value)
+        return value
+
     def is_stale(self, article: Article) -> bool:
         """A translation is stale when its source changed since it was translated."""
         if not article.is_translation:
@@ -103,7 +118,7 @@ class Library:
         source = self.source(article.id)
         if source is None or source is article:
             return False
-        return article.meta.source_hash != source.hash
+        return article.meta.source_hash != self.hash_of(source)
 
     def missing(self, locale: str) -> list[str]:
         """Ids of source articles with no version in `locale`."""
@@ -139,39 +154,38 @@ def _rel(path: Path, root: Path) -> str:
 
 def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -> Article | None:
     """Read one file; on failure append a Problem and return None (never raise)."""
-    rel = _rel(path, root)
     try:
         if path.stat().st_size > MAX_ARTICLE_BYTES:
-            problems.append(Problem("error", "too-large", rel, 1,
+            problems.append(Problem("error", "too-large", _rel(path, root), 1,
                 f"file is {path.stat().st_size:,} bytes; articles are limited to {MAX_ARTICLE_BYTES:,}",
                 "split it into several articles"))
             return None
         raw = path.read_bytes()
     except OSError as exc:
-        problems.append(Problem("error", "unreadable", rel, 1, f"cannot read file: {exc.strerror}", "check permissions"))
+        problems.append(Problem("error", "unreadable", _rel(path, root), 1, f"cannot read file: {exc.strerror}", "check permissions"))
         return None
     if b"\x00" in raw:
-        problems.append(Problem("error", "binary-file", rel, 1, "file contains NUL bytes: not a text file",
+        problems.append(Problem("error", "binary-file", _rel(path, root), 1, "file contains NUL bytes: not a text file",
             "replace it with a UTF-8 Markdown file or remove it"))
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        problems.append(Problem("error", "invalid-utf8", rel, line,
+        problems.append(Problem("error", "invalid-utf8", _rel(path, root), line,
             f"invalid UTF-8 at byte {exc.start} (0x{raw[exc.start]:02x})",
             "re-save the file as UTF-8 in your editor"))
         return None
     text = text.replace("\r\n", "\n")
     try:
-        parsed = parse(text)
+        parsed = parse_fast(text)
     except FrontMatterError as exc:
         problems.append(Problem("error", "invalid-yaml" if "YAML" in str(exc) else "front-matter",
-                                rel, exc.line, str(exc), exc.hint))
+                                _rel(path, root), exc.line, str(exc), exc.hint))
         return None
-    depth, line = nesting_depth(parsed.body)
+    depth, line = nesting_depth(parsed.body) if _DEEP_PREFIX.search(parsed.body) else (0, 0)
     if depth > MAX_NESTING:
-        problems.append(Problem("error", "too-deep", rel, parsed.body_line + line,
+        problems.append(Problem("error", "too-deep", _rel(path, root), parsed.body_line + line,
             f"lists or quotes nested {depth} levels deep; at most {MAX_NESTING} are allowed",
             "flatten the nesting: split the list, or use headings and paragraphs"))
         return None
@@ -184,10 +198,10 @@ def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -
                 "unknown-field" if err["type"] == "extra_forbidden" else "bad-field")
             line = parsed.field_lines.get(name, 2)
             msg = f"field {name!r}: {err['msg']}" if name else str(err["msg"])
-            problems.append(Problem("error", kind, rel, line, msg, _field_hint(name, kind)))
+            problems.append(Problem("error", kind, _rel(path, root), line, msg, _field_hint(name, kind)))
         return None
     except UnknownLocale as exc:
-        problems.append(Problem("error", "unknown-locale", rel, parsed.field_lines.get("source_locale", 2),
+        problems.append(Problem("error", "unknown-locale", _rel(path, root), parsed.field_lines.get("source_locale", 2),
             f"field 'source_locale': {exc}", "use an enabled locale code such as 'en'"))
         return None
     return Article(meta=meta, body=parsed.body, locale=locale, path=path,

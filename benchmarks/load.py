@@ -1,0 +1,245 @@
+"""Latency and load: `kb serve` (GET /v1/search, POST /v1/answer) and Typesense's search endpoint.
+
+The load generator is bounded: asyncio + httpx, 127.0.0.1 only, a fixed number of concurrent
+workers for a fixed duration (and at most `max_requests` requests); it stops by itself. Each
+worker sends the next query of a fixed list and waits for the answer (closed loop), so requests/s
+is what the server sustains at that concurrency. The generator runs on the same 2 cores as the
+server, so at concurrency 8 it takes CPU from the server it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.common import (
+    EVAL,
+    VENV_BIN,
+    PeakRss,
+    check_loopback,
+    free_port,
+    latency_summary,
+    log,
+    rss_tree,
+    stop_process,
+    wait_http,
+)
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    duration_s: float
+    requests: int = 0
+    errors: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        ok = self.latencies_ms
+        return {"concurrency": self.concurrency, "duration_s": round(self.duration_s, 2), "requests": self.requests,
+                "errors": self.errors, "rps": round(self.requests / self.duration_s, 2) if self.duration_s else 0.0,
+                "statuses": dict(sorted(self.statuses.items())), **{f"{k}_ms": v for k, v in latency_summary(ok).items() if k != "n"}}
+
+
+async def _load(base_url: str, requests: list[Req], concurrency: int, duration: float, *,
+                headers: dict[str, str] | None, max_requests: int, timeout: float) -> LoadResult:
+    check_loopback(base_url)
+    if not requests:
+        raise ValueError("no requests to send")
+    result = LoadResult(concurrency=concurrency, duration_s=0.0)
+    counter = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, limits=limits) as client:
+        started = time.perf_counter()
+        deadline = started + duration
+
+        async def worker() -> None:
+            nonlocal counter
+            while time.perf_counter() < deadline and counter < max_requests:
+                req = requests[counter % len(requests)]
+                counter += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await client.request(req.method, req.path, params=req.params, json=req.json)
+                    status = str(response.status_code)
+                    ok = 200 <= response.status_code < 300
+                except httpx.HTTPError as exc:
+                    status, ok = type(exc).__name__, False
+                elapsed = (time.perf_counter() - t0) * 1000
+                result.requests += 1
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if ok:
+                    result.latencies_ms.append(elapsed)
+                else:
+                    result.errors += 1
+
+        # a worker still waiting at the deadline gets `timeout` more seconds, then is cancelled
+        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        _done, pending = await asyncio.wait(tasks, timeout=duration + timeout + 1)
+        for task in pending:
+            task.cancel()
+        result.duration_s = time.perf_counter() - started
+    return result
+
+
+def run_load(base_url: str, requests: list[Req], concurrency: int, duration: float, *,
+             headers: dict[str, str] | None = None, max_requests: int = 1_000_000,
+             timeout: float = 10.0) -> LoadResult:
+    """Send `requests` round-robin from `concurrency` workers for `duration` seconds; stops by itself."""
+    return asyncio.run(_load(base_url, requests, concurrency, duration, headers=headers,
+                             max_requests=max_requests, timeout=timeout))
+
+
+def load_queries(n: int, seed: int = 3) -> list[str]:
+    from kb.search.evaluate import read_jsonl
+
+    path = EVAL / "bitext-en" / "queries.jsonl"
+    if path.is_file():
+        rows = [q["query"] for q in read_jsonl(path)]
+    else:  # without the shared sets: questions of the sample articles
+        from benchmarks.common import SAMPLE
+        from kb.content.library import Library
+
+        rows = [q for a in Library.load(SAMPLE).articles if a.locale == "en" for q in a.meta.questions]
+    return rows if len(rows) <= n else random.Random(seed).sample(rows, n)
+
+
+def kb_serve_available() -> bool:
+    kb = VENV_BIN / "kb"
+    try:
+        return subprocess.run([str(kb), "serve", "--help"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class KbServer:
+    """`kb serve --data DIR --port P` as a subprocess on 127.0.0.1; always stopped on exit."""
+
+    def __init__(self, data_dir: Path, startup_timeout: float = 300.0) -> None:
+        self.data_dir, self.startup_timeout = data_dir, startup_timeout
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_seconds = 0.0
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> KbServer:
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "kb"), "serve", "--data", str(self.data_dir), "--port", str(self.port),
+             "--host", "127.0.0.1", "--site", str(self.data_dir / "no-site")],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self.startup_seconds = wait_http(f"{self.url}/healthz", self.startup_timeout, self.proc)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")[-2000:]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _measured(base: str, reqs: list[Req], pid: int, concurrency: int, duration: float,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
+    run_load(base, reqs[:20], 1, 2.0 if duration >= 10 else 0.5, headers=headers)  # warm-up
+    with PeakRss(pid) as rss:
+        result = run_load(base, reqs, concurrency, duration, headers=headers)
+    out = result.summary()
+    out["peak_rss_mb"] = round(rss.peak / 2**20, 1)
+    return out
+
+
+def time_engine(data_dir: Path, queries: list[str], seconds: float) -> dict[str, Any]:
+    """The bare engine in this process (embed + search, no HTTP): search() and answer()."""
+    from kb.search.engine import Engine
+
+    engine = Engine(data_dir)
+    engine.search("warm up", lang="en")
+    out: dict[str, Any] = {}
+    for name, call in (("search", lambda q: engine.search(q, lang="en", k=10)),
+                       ("answer", lambda q: engine.answer(q, lang="en"))):
+        times: list[float] = []
+        end = time.perf_counter() + seconds
+        for q in queries:
+            t0 = time.perf_counter()
+            call(q)
+            times.append((time.perf_counter() - t0) * 1000)
+            if time.perf_counter() > end:
+                break
+        out[name] = latency_summary(times)
+    return out
+
+
+def run(work: Path, index_dir: Path, quick: bool, typesense: Any = None, library: Any = None) -> dict[str, Any]:
+    duration = 3.0 if quick else 30.0
+    queries = load_queries(100 if quick else 500)
+    out: dict[str, Any] = {"duration_s": duration, "queries": len(queries), "kb": {}, "typesense": {}, "engine": {}}
+    if not kb_serve_available():
+        out["skipped"] = "kb serve not available"
+        return out
+    serve_dir = work / "serve"
+    shutil.rmtree(serve_dir, ignore_errors=True)
+    shutil.copytree(index_dir / "index", serve_dir / "index", symlinks=True)
+    search = [Req("GET", "/v1/search", params={"q": q, "lang": "en", "k": 10}) for q in queries]
+    answer = [Req("POST", "/v1/answer", json={"question": q, "lang": "en"}) for q in queries]
+    with KbServer(serve_dir) as server:
+        assert server.proc is not None
+        out["kb"]["startup_s"] = round(server.startup_seconds, 2)
+        out["kb"]["idle_rss_mb"] = round(rss_tree(server.proc.pid) / 2**20, 1)
+        for endpoint, reqs in (("search", search), ("answer", answer)):
+            for concurrency in (1, 8):
+                log(f"load: kb {endpoint} at concurrency {concurrency} for {duration:.0f}s")
+                out["kb"][f"{endpoint}@{concurrency}"] = _measured(server.url, reqs, server.proc.pid, concurrency, duration)
+    if typesense is not None and library is not None:
+        from benchmarks.quality import typesense_docs
+
+        typesense.create_collection("load", typesense_docs(library))
+        ts_reqs = [Req("GET", "/collections/load/documents/search", params=typesense.search_params(q, per_page=10))
+                   for q in queries]
+        for concurrency in (1, 8):
+            log(f"load: typesense search at concurrency {concurrency} for {duration:.0f}s")
+            out["typesense"][f"search@{concurrency}"] = _measured(typesense.url, ts_reqs, typesense.proc.pid,
+                                                                  concurrency, duration, headers=typesense.headers)
+    log("load: bare engine timing")
+    out["engine"] = time_engine(serve_dir, queries, 10.0 if quick else 60.0)
+    ratios = {}
+    for endpoint in ("search", "answer"):
+        api = out["kb"].get(f"{endpoint}@1")
+        eng = out["engine"].get(endpoint)
+        if api and eng and eng["p50"]:
+            ratios[endpoint] = {"p50": round(api["p50_ms"] / eng["p50"], 2), "p95": round(api["p95_ms"] / eng["p95"], 2)}
+    out["api_over_engine"] = ratios
+    return out

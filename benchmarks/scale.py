@@ -1,0 +1,190 @@
+"""Scale: index a synthetic help center of N articles × 7 locales (benchmarks/synth.py).
+
+For each N: the full `build_index` (time, articles/s, where the time goes), an incremental
+reindex after editing one article, the index size on disk, and `kb serve` on that index (start-up
+time, search latency one request at a time, resident memory).
+
+Embedding dominates on 2 CPU cores. The embedding throughput of each model is measured on a
+sample of the help center's own passages; the full build uses the default ensemble when its
+projected embedding time fits the budget (20 min), else the fast `use-multilingual`, else a
+stand-in embedder that returns pseudo-random vectors at once under the USE name, so every other
+phase (passages, embedding cache, FAISS, BM25, writing) is measured for real and the embedding
+time is reported as projected from the measured throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import kb.search.index as index_mod
+from benchmarks import synth
+from benchmarks.common import (
+    PeakRss,
+    PhaseTimer,
+    StandInEmbedder,
+    TimedEmbedder,
+    dir_size,
+    latency_summary,
+    log,
+    rss_tree,
+)
+from kb.content.library import Library
+from kb.search.cache import EmbeddingCache
+from kb.search.embedders import DEFAULT, get_embedder
+from kb.search.index import build_index, current_generation
+from kb.search.lexical import Lexical
+from kb.search.passages import passages
+
+BUDGET_S = 20 * 60
+QUICK_BUDGET_S = 90
+
+
+def phase_timer() -> PhaseTimer:
+    return PhaseTimer({
+        "read previous index": (index_mod, "_previous"),
+        "split passages": (index_mod, "passages"),
+        "embedding cache read": (EmbeddingCache, "get_many"),
+        "embedding cache write": (EmbeddingCache, "put_many"),
+        "FAISS build": (index_mod, "_faiss_index"),
+        "BM25 build": (Lexical, "build"),
+        "BM25 save": (Lexical, "save"),
+        "write jsonl": (index_mod, "_write_jsonl"),
+        "fsync": (index_mod, "_fsync_dir"),
+        "old generations": (index_mod, "_collect_garbage"),
+    })
+
+
+def timed_build(library: Library, data: Path, embedder: Any, label: str) -> dict[str, Any]:
+    timed = TimedEmbedder(embedder)
+    timer = phase_timer()
+
+    with PeakRss(os.getpid()) as rss, timer.active():
+        started = time.perf_counter()
+        report = build_index(library, data, timed)
+        total = time.perf_counter() - started
+    phases = {"embedding" + (" (stand-in vectors)" if isinstance(embedder, StandInEmbedder) else ""): timed.seconds,
+              **timer.seconds}
+    phases["other (vstack, FAISS/npy write, manifest)"] = max(0.0, total - sum(phases.values()))
+    return {"embedder_label": label, "seconds": round(total, 2), "articles": report.articles,
+            "articles_per_s": round(report.articles / total, 1) if total else None,
+            "embedded": report.embedded, "reused": report.reused, "passages": report.passages,
+            "index_type": report.index_type, "embedded_passages": timed.passages,
+            "peak_rss_mb": round(rss.peak / 2**20, 1),
+            "phases": {k: round(v, 2) for k, v in phases.items()}}
+
+
+def throughput(texts: list[str], quick: bool) -> tuple[dict[str, float], int]:
+    rng = random.Random(5)
+    rates: dict[str, float] = {}
+    sizes = {"use-multilingual": 64 if quick else 512, "e5-small": 16 if quick else 96}
+    for name, n in sizes.items():
+        sample = rng.sample(texts, min(n, len(texts)))
+        model = get_embedder(name)
+        model.encode_passages(sample[:4])  # warm-up
+        started = time.perf_counter()
+        model.encode_passages(sample)
+        rates[name] = len(sample) / (time.perf_counter() - started)
+    rates["ensemble"] = 1.0 / sum(1.0 / r for r in rates.values())
+    return {k: round(v, 2) for k, v in rates.items()}, max(sizes.values())
+
+
+def serve_probe(data: Path, queries: list[str]) -> dict[str, Any]:
+    """kb serve on the index: start-up, GET /v1/search one at a time, resident memory."""
+    import httpx
+
+    from benchmarks.load import KbServer, kb_serve_available
+
+    if not kb_serve_available():
+        return {"skipped": "kb serve not available"}
+    with KbServer(data, startup_timeout=1200) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        assert server.proc is not None
+        for q in queries[:5]:
+            client.get("/v1/search", params={"q": q, "lang": "en"})
+        times, errors = [], 0
+        for q in queries:
+            t0 = time.perf_counter()
+            r = client.get("/v1/search", params={"q": q, "lang": "en", "k": 10})
+            times.append((time.perf_counter() - t0) * 1000)
+            errors += r.status_code != 200
+        s = latency_summary(times)
+        return {"startup_s": round(server.startup_seconds, 1), "n": s["n"], "p50_ms": s["p50"], "p95_ms": s["p95"],
+                "p99_ms": s["p99"], "errors": errors, "server_rss_mb": round(rss_tree(server.proc.pid) / 2**20, 1)}
+
+
+def run_one(work: Path, n: int, quick: bool, queries: list[str]) -> dict[str, Any]:
+    base = work / "scale" / str(n)
+    shutil.rmtree(base, ignore_errors=True)
+    content, data = base / "content", base / "data"
+    out: dict[str, Any] = {"n": n, "locales": len(synth.LOCALES), "notes": []}
+    started = time.perf_counter()
+    counts = synth.generate(content, n)
+    out["generate_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    library = Library.load(content)
+    out["load_s"] = round(time.perf_counter() - started, 1)
+    out["articles"] = len(library.articles)
+    out["files"] = counts["files"]
+    texts = [p.embed_text for a in library.articles for p in passages(a)]
+    out["passages"] = len(texts)
+    log(f"scale {n}: {len(library.articles)} articles, {len(texts)} passages (generated in {out['generate_s']}s, "
+        f"loaded in {out['load_s']}s)")
+    rates, sample_n = throughput(texts, quick)
+    out["throughput"] = {"sample_passages": sample_n, "passages_per_s": rates}
+    embed_s = {k: round(len(texts) / v, 1) for k, v in rates.items()}
+    budget = QUICK_BUDGET_S if quick else BUDGET_S
+    if embed_s["ensemble"] <= budget:
+        model, label = get_embedder(DEFAULT), "ensemble (default)"
+    elif embed_s["use-multilingual"] <= budget:
+        model, label = get_embedder("use-multilingual"), "use-multilingual"
+        out["notes"].append(f"the ensemble would spend about {embed_s['ensemble'] / 60:.0f} min embedding, over the "
+                            f"{budget / 60:.0f} min budget: the full build used use-multilingual")
+    else:
+        model, label = StandInEmbedder(get_embedder("use-multilingual")), "stand-in vectors (USE-sized)"
+        out["notes"].append(f"even use-multilingual would spend about {embed_s['use-multilingual'] / 60:.0f} min embedding: "
+                            "the full build used stand-in vectors (pseudo-random, instant) under the USE name, so every "
+                            "other phase is measured; embedding time is projected from the measured throughput, and "
+                            "search quality on this index means nothing (latency and memory do)")
+    log(f"scale {n}: full build with {label} (projected embedding: " +
+        ", ".join(f"{k} {v / 60:.1f} min" for k, v in embed_s.items()) + ")")
+    build = timed_build(library, data, model, label)
+    out["build"] = build
+    embed_phase = next(v for k, v in build["phases"].items() if k.startswith("embedding"))
+    non_embed = build["seconds"] - embed_phase
+    out["projected"] = {"embed_s": embed_s, "non_embedding_s": round(non_embed, 1),
+                        "ensemble_total_s": round(non_embed + embed_s["ensemble"], 1),
+                        "use_total_s": round(non_embed + embed_s["use-multilingual"], 1)}
+    gen = current_generation(data)
+    out["index_mb"] = round(dir_size(gen) / 2**20, 1) if gen else None
+    out["cache_mb"] = round(dir_size(data / "cache") / 2**20, 1)
+    # incremental: an editor changes one article; `kb index` runs again with the real embedder
+    real = get_embedder("use-multilingual") if isinstance(model, StandInEmbedder) else model
+    synth.edit_article(content, 0)
+    started = time.perf_counter()
+    library = Library.load(content)
+    load_s = time.perf_counter() - started
+    log(f"scale {n}: incremental reindex after one edit")
+    inc = timed_build(library, data, real, getattr(real, "name", label))
+    out["incremental"] = {"load_seconds": round(load_s, 2), "build_seconds": inc["seconds"],
+                          "total_seconds": round(load_s + inc["seconds"], 2), "embedded": inc["embedded"],
+                          "reused": inc["reused"], "phases": inc["phases"]}
+    del library
+    log(f"scale {n}: kb serve on the index")
+    out["query"] = serve_probe(data, queries)
+    if not quick:
+        shutil.rmtree(content, ignore_errors=True)
+    return out
+
+
+def run(work: Path, sizes: list[int], quick: bool) -> dict[str, Any]:
+    from benchmarks.load import load_queries
+
+    queries = load_queries(30 if quick else 200, seed=9)
+    runs = []
+    for n in sizes:
+        runs.append(run_one(work, n, quick, queries))
+    return {"runs": runs, "budget_s": QUICK_BUDGET_S if quick else BUDGET_S}
