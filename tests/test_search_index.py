@@ -156,3 +156,89 @@ def test_approximate_index_above_threshold(tmp_path: Path) -> None:
     report = build_index(Library.load(content), data, get_embedder("use-multilingual"), ann_threshold=5)
     assert report.index_type.startswith("ivf")
     assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"
+
+
+# -- incremental builds reuse the previous generation and equal a build from scratch ---------------
+def _gen_files(data: Path) -> dict[str, bytes]:
+    gen = current_generation(data)
+    assert gen is not None
+    return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"}
+
+
+def _manifest_articles(data: Path) -> dict[str, dict[str, object]]:
+    return load_index(data).manifest["articles"]
+
+
+def _edit_several(content: Path) -> None:
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+    (content / "en" / "shipping" / "track-parcel.md").unlink()
+    (content / "en" / "orders" / "gift-cards.md").write_text(
+        "---\nid: gift-cards\ntitle: Can I pay with a gift card?\ncategory: orders\nupdated: 2026-02-01\n---\n"
+        "Enter the gift card code at checkout.\n\n## Balance\n\nThe balance shows in My account.\n")
+
+
+def test_incremental_build_equals_a_build_from_scratch(tmp_path: Path) -> None:
+    import shutil
+
+    content = write_help_center(tmp_path / "content")
+    inc, scratch = tmp_path / "inc", tmp_path / "scratch"
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), inc, emb)
+    _edit_several(content)
+    report = build_index(Library.load(content), inc, emb)
+    assert report.removed == 1 and report.embedded == 2  # the edited and the new article
+    (scratch / "cache").mkdir(parents=True)  # same embeddings: a scratch build reads them from the cache
+    shutil.copy(inc / "cache" / "embeddings.sqlite", scratch / "cache" / "embeddings.sqlite")
+    build_index(Library.load(content), scratch, emb)
+
+    assert _gen_files(inc) == _gen_files(scratch)  # passages, articles, vectors, FAISS, BM25: byte for byte
+    assert _manifest_articles(inc) == _manifest_articles(scratch)
+    a, b = Engine(inc), Engine(scratch)
+    for query, lang in [("pay with BLIK", "en"), ("gift card balance", "en"), ("Bestellung stornieren", "de"),
+                        ("where is my parcel", "en"), ("refund card", "pl")]:
+        ra, rb = a.search(query, lang=lang, k=5), b.search(query, lang=lang, k=5)
+        assert [h.to_dict() for h in ra.hits] == [h.to_dict() for h in rb.hits]
+
+
+def test_unchanged_locales_share_their_bm25_files_with_the_previous_generation(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), data, emb)
+    before = current_generation(data)
+    assert before is not None
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+    build_index(Library.load(content), data, emb)
+    after = current_generation(data)
+    assert after is not None and after != before
+    for locale_dir in after.glob("bm25-*"):
+        shared = (locale_dir / "vocab.index.json").stat().st_ino == (
+            before / locale_dir.name / "vocab.index.json").stat().st_ino
+        assert shared == (locale_dir.name != "bm25-en"), locale_dir.name
+
+
+def test_a_build_failing_after_linking_leaves_the_old_generation_whole(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.index as index_mod
+
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), data, emb)
+    before = current_generation(data)
+    files = _gen_files(data)
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index_mod, "save_model", broken)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(Library.load(content), data, emb)
+    assert current_generation(data) == before and _gen_files(data) == files
+    assert not list((data / "index").glob(".tmp-*"))
+    assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"

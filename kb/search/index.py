@@ -21,18 +21,19 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from kb.content.article import Article
 from kb.content.library import Library
 from kb.errors import KbError
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
-from kb.search.lexical import Lexical
+from kb.search.lexical import Lexical, build_model, lexical_version, link_model, save_model
 from kb.search.passages import Passage, passages
 
 FORMAT = 1
@@ -106,12 +107,43 @@ def _records(library: Library) -> list[ArticleRecord]:
             id=a.id, locale=a.locale, title=a.title, category=a.category, path=str(a.path),
             updated=a.meta.updated.isoformat(), review=a.review, machine=a.is_machine,
             stale=library.is_stale(a), is_translation=a.is_translation, source_locale=a.meta.source_locale,
-            body=a.body, hash=a.hash))
+            body=a.body, hash=library.hash_of(a)))
     return out
 
 
 def _passage_hash(items: list[Passage]) -> str:
     return hashlib.sha256("\x1e".join(p.embed_text for p in items).encode()).hexdigest()[:20]
+
+
+def _split_version() -> str:
+    """Changes when splitting articles into passages may change: passages are reused only under it."""
+    from kb.content import article as article_mod
+    from kb.content import sections as sections_mod
+    from kb.search import passages as passages_mod
+
+    sources = [Path(m.__file__).read_bytes() for m in (passages_mod, sections_mod, article_mod) if m.__file__]
+    return hashlib.sha256(b"\x1e".join(sources)).hexdigest()[:16]
+
+
+def _passage_key(article: Article, version: str) -> str:
+    """Everything `passages(article)` reads: equal keys give equal passages."""
+    parts = [version, article.id, article.locale, article.title, list(article.meta.questions), article.body]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+@dataclass
+class _Part:
+    """One article's share of the new generation: its passages either reused from the previous
+    generation (rows and bytes there) or split now (items)."""
+
+    rec: ArticleRecord
+    pkey: str
+    phash: str
+    count: int
+    old: dict[str, Any] | None = None  # the previous manifest entry when the passages are reused
+    items: list[Passage] | None = None
+    old_rows: tuple[int, int] | None = None  # the previous generation's vector rows, when the same
+    vectors: np.ndarray | None = None  # float32, for passages embedded or read from the cache now
 
 
 def build_index(
@@ -122,71 +154,41 @@ def build_index(
     ann_threshold: int = ANN_THRESHOLD,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Embed what changed, write a new generation, swap it in. Returns what was done."""
+    """Embed what changed, write a new generation, swap it in. Returns what was done.
+
+    What belongs to unchanged articles is taken from the previous generation as it is: their
+    passage lines and vectors, and the BM25 model of every locale none of whose articles changed
+    (hard-linked). The result is the same as a build from scratch with the same embeddings.
+    """
     started = time.perf_counter()
     data_dir = Path(data_dir)
     with _writer_lock(data_dir):
         records = _records(library)
         prev = _previous(data_dir, embedder)
-        groups: list[tuple[ArticleRecord, list[Passage], str]] = []
+        version = _split_version()
+        prev_articles: dict[str, Any] = prev["articles"] if prev and prev["split_version"] == version else {}
+        parts: list[_Part] = []
         for rec in records:
             article = library.get(rec.id, rec.locale)
             assert article is not None
-            items = passages(article)
-            groups.append((rec, items, _passage_hash(items)))
-
-        cache = EmbeddingCache(data_dir / "cache" / "embeddings.sqlite")
-        model_key = f"{embedder.name}@{embedder.version}"
-        blocks: list[np.ndarray] = []
-        to_embed: list[tuple[int, list[str]]] = []  # (group index, cache keys)
-        reused = embedded = 0
-        for gi, (rec, items, phash) in enumerate(groups):
-            old = prev["articles"].get(f"{rec.locale}/{rec.id}") if prev else None
-            if old and old["phash"] == phash and prev is not None:
-                blocks.append(np.asarray(prev["vectors"][old["start"]:old["end"]], dtype=np.float32))
-                reused += 1
-                continue
-            keys = [EmbeddingCache.key(model_key, "passage", p.embed_text) for p in items]
-            blocks.append(np.empty((0, embedder.dim), dtype=np.float32))
-            to_embed.append((gi, keys))
-
-        all_keys = [k for _, keys in to_embed for k in keys]
-        hits = cache.get_many(all_keys, embedder.dim) if all_keys else {}
-        missing: dict[str, str] = {}
-        for gi, keys in to_embed:
-            for key, p in zip(keys, groups[gi][1], strict=True):
-                if key not in hits:
-                    missing[key] = p.embed_text
-        if missing:
-            miss_keys = list(missing)
-            fresh: dict[str, np.ndarray] = {}
-            batch = 64
-            for i in range(0, len(miss_keys), batch):
-                part = miss_keys[i : i + batch]
-                vecs = embedder.encode_passages([missing[k] for k in part])
-                fresh.update(zip(part, vecs, strict=True))
-                if progress:
-                    progress(min(i + batch, len(miss_keys)), len(miss_keys))
-            cache.put_many(fresh)
-            hits.update(fresh)
-        cache.close()
-        for gi, keys in to_embed:
-            all_hit = all(k not in missing for k in keys)
-            blocks[gi] = (np.vstack([hits[k] for k in keys]) if keys
-                          else np.empty((0, embedder.dim), dtype=np.float32))
-            if all_hit:
-                reused += 1
+            pkey = _passage_key(article, version)
+            old = prev_articles.get(f"{rec.locale}/{rec.id}")
+            if old is not None and old.get("pkey") == pkey and "bytes" in old:
+                parts.append(_Part(rec, pkey, old["phash"], old["end"] - old["start"], old=old,
+                                   old_rows=(old["start"], old["end"])))
             else:
-                embedded += 1
+                items = passages(article)
+                parts.append(_Part(rec, pkey, _passage_hash(items), len(items), items=items))
+        reused, embedded = _embed(parts, prev, data_dir, embedder, progress)
 
-        vectors = np.vstack(blocks).astype(np.float32) if blocks else np.empty((0, embedder.dim), np.float32)
-        flat: list[Passage] = [p for _, items, _ in groups for p in items]
+        vectors16 = _assemble_vectors(parts, prev, embedder.dim)
         manifest_articles: dict[str, dict[str, Any]] = {}
         row = 0
-        for rec, items, phash in groups:
-            manifest_articles[f"{rec.locale}/{rec.id}"] = {
-                "hash": rec.hash, "phash": phash, "start": row, "end": row + len(items)}
-            row += len(items)
+        for part in parts:
+            manifest_articles[f"{part.rec.locale}/{part.rec.id}"] = {
+                "hash": part.rec.hash, "phash": part.phash, "pkey": part.pkey, "start": row, "end": row + part.count}
+            row += part.count
+        total = row
         removed = len(set(prev["articles"]) - set(manifest_articles)) if prev else 0
 
         generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{int(time.time() * 1000) % 100000:05d}"
@@ -194,16 +196,19 @@ def build_index(
         tmp_dir = _index_dir(data_dir) / f".tmp-{generation}"
         tmp_dir.mkdir(parents=True)
         try:
-            index, index_type = _faiss_index(vectors, ann_threshold)
+            # every float32 vector is the float16 one stored in vectors.npy, so reused rows (read
+            # back from there) and fresh ones give the same index
+            index, index_type = _faiss_index(vectors16.astype(np.float32), ann_threshold)
             faiss.write_index(index, str(tmp_dir / "dense.faiss"))
-            np.save(tmp_dir / "vectors.npy", vectors.astype(np.float16))
-            _write_jsonl(tmp_dir / "passages.jsonl", (p.to_dict() for p in flat))
-            _write_jsonl(tmp_dir / "articles.jsonl", (asdict(r) for r in records))
-            Lexical.build([p.embed_text for p in flat], [p.locale for p in flat]).save(tmp_dir)
+            del index
+            np.save(tmp_dir / "vectors.npy", vectors16)
+            _write_passages(tmp_dir / "passages.jsonl", parts, prev, manifest_articles)
+            _write_jsonl(tmp_dir / "articles.jsonl", (vars(r) for r in records))
+            lexical = _build_lexical(tmp_dir, parts, prev, manifest_articles)
             manifest = {
                 "format": FORMAT, "embedder": embedder.name, "embedder_version": embedder.version,
                 "dim": embedder.dim, "index_type": index_type, "created": time.time(),
-                "passages": len(flat), "articles": manifest_articles,
+                "passages": total, "articles": manifest_articles, "split_version": version, "lexical": lexical,
                 "source_locale": library.config.source_locale, "locales": library.config.locales,
                 "name": library.config.name, "config": library.config.model_dump(mode="json"),
             }
@@ -220,8 +225,172 @@ def build_index(
             raise
         _collect_garbage(data_dir, keep=generation)
         return BuildReport(generation=generation, articles=len(records), embedded=embedded, reused=reused,
-                           removed=removed, passages=len(flat), seconds=time.perf_counter() - started,
+                           removed=removed, passages=total, seconds=time.perf_counter() - started,
                            index_type=index_type)
+
+
+def _embed(parts: list[_Part], prev: dict[str, Any] | None, data_dir: Path, embedder: Embedder,
+           progress: Callable[[int, int], None] | None) -> tuple[int, int]:
+    """Vectors for the articles split now: the previous generation's rows when their passages are
+    the same, else the embedding cache, else the embedder. Returns (reused, embedded) articles."""
+    reused = sum(1 for part in parts if part.old is not None)
+    fresh_parts: list[_Part] = []
+    for part in parts:
+        if part.items is None:
+            continue
+        old = prev["articles"].get(f"{part.rec.locale}/{part.rec.id}") if prev else None
+        if prev is not None and old and old["phash"] == part.phash:
+            part.old_rows = (old["start"], old["end"])
+            reused += 1
+        else:
+            fresh_parts.append(part)
+    if not fresh_parts:
+        return reused, 0
+    cache = EmbeddingCache(data_dir / "cache" / "embeddings.sqlite")
+    try:
+        model_key = f"{embedder.name}@{embedder.version}"
+        keys = {id(part): [EmbeddingCache.key(model_key, "passage", p.embed_text) for p in part.items or []]
+                for part in fresh_parts}
+        all_keys = [k for part in fresh_parts for k in keys[id(part)]]
+        hits = cache.get_many(all_keys, embedder.dim) if all_keys else {}
+        missing: dict[str, str] = {}
+        for part in fresh_parts:
+            for key, p in zip(keys[id(part)], part.items or [], strict=True):
+                if key not in hits:
+                    missing[key] = p.embed_text
+        if missing:
+            miss_keys = list(missing)
+            fresh: dict[str, np.ndarray] = {}
+            batch = 64
+            for i in range(0, len(miss_keys), batch):
+                chunk = miss_keys[i : i + batch]
+                vecs = embedder.encode_passages([missing[k] for k in chunk])
+                fresh.update(zip(chunk, vecs, strict=True))
+                if progress:
+                    progress(min(i + batch, len(miss_keys)), len(miss_keys))
+            cache.put_many(fresh)
+            hits.update(fresh)
+    finally:
+        cache.close()
+    embedded = 0
+    for part in fresh_parts:
+        part_keys = keys[id(part)]
+        part.vectors = (np.vstack([hits[k] for k in part_keys]).astype(np.float32) if part_keys
+                        else np.empty((0, embedder.dim), dtype=np.float32))
+        if any(k in missing for k in part_keys):
+            embedded += 1
+        else:
+            reused += 1
+    return reused, embedded
+
+
+def _runs(parts: list[_Part]) -> Iterator[tuple[int, int, int, int | None]]:
+    """Contiguous stretches of vector rows: (start, end) here and (start, end) in the previous
+    generation (-1, None for a part with fresh vectors); reused neighbours make one stretch."""
+    row = 0
+    run: list[int] | None = None  # [new start, new end, old start, old end]
+    for part in parts:
+        n = part.count
+        if part.old_rows is not None:
+            lo, hi = part.old_rows
+            if run is not None and run[3] == lo:
+                run[1], run[3] = run[1] + n, hi
+            else:
+                if run is not None:
+                    yield run[0], run[1], run[2], run[3]
+                run = [row, row + n, lo, hi]
+        else:
+            if run is not None:
+                yield run[0], run[1], run[2], run[3]
+                run = None
+            yield row, row + n, -1, None
+        row += n
+    if run is not None:
+        yield run[0], run[1], run[2], run[3]
+
+
+def _assemble_vectors(parts: list[_Part], prev: dict[str, Any] | None, dim: int) -> np.ndarray:
+    total = sum(part.count for part in parts)
+    out = np.empty((total, dim), dtype=np.float16)
+    fresh = iter([part for part in parts if part.old_rows is None])
+    for lo, hi, old_lo, old_hi in _runs(parts):
+        if old_hi is not None:
+            assert prev is not None
+            out[lo:hi] = prev["vectors"][old_lo:old_hi]
+        else:
+            vectors = next(fresh).vectors
+            assert vectors is not None
+            out[lo:hi] = vectors
+    return out
+
+
+def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
+                    manifest_articles: dict[str, dict[str, Any]]) -> None:
+    """passages.jsonl: reused articles' lines copied as bytes from the previous generation,
+    the others serialized now. Records each article's byte span in the manifest."""
+    old_fd = os.open(prev["path"] / "passages.jsonl", os.O_RDONLY) if prev and any(
+        p.old is not None for p in parts) else None
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            pos = 0
+            for part in parts:
+                entry = manifest_articles[f"{part.rec.locale}/{part.rec.id}"]
+                if part.old is not None:
+                    assert old_fd is not None
+                    lo, hi = part.old["bytes"]
+                    data = os.pread(old_fd, hi - lo, lo)
+                    if len(data) != hi - lo:
+                        raise KbError("the previous index's passages.jsonl is shorter than its manifest says")
+                else:
+                    data = "".join(json.dumps(vars(p), ensure_ascii=False) + "\n"
+                                   for p in part.items or []).encode("utf-8")
+                fh.write(data)
+                entry["bytes"] = [pos, pos + len(data)]
+                pos += len(data)
+            os.fsync(fh.fileno())
+    finally:
+        if old_fd is not None:
+            os.close(old_fd)
+
+
+def _build_lexical(directory: Path, parts: list[_Part], prev: dict[str, Any] | None,
+                   manifest_articles: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """One BM25 model per locale. A locale whose articles all kept their passages (same keys, same
+    order) hard-links the previous model; the others are built. Returns each locale's key."""
+    version = lexical_version()
+    by_locale: dict[str, list[_Part]] = {}
+    for part in parts:
+        by_locale.setdefault(part.rec.locale, []).append(part)
+    prev_keys: dict[str, str] = prev["lexical"] if prev else {}
+    keys: dict[str, str] = {}
+    old_fd: int | None = None
+    try:
+        for locale in sorted(by_locale):
+            group = by_locale[locale]
+            spans = [manifest_articles[f"{p.rec.locale}/{p.rec.id}"] for p in group]
+            rows = np.concatenate([np.arange(s["start"], s["end"], dtype=np.int64) for s in spans])
+            if not len(rows):
+                continue
+            key = hashlib.sha256("\x1e".join([version, *(p.pkey for p in group)]).encode()).hexdigest()[:24]
+            keys[locale] = key
+            if prev is not None and prev_keys.get(locale) == key and (prev["path"] / f"bm25-{locale}").is_dir():
+                link_model(prev["path"], directory, locale, rows)
+                continue
+            texts: list[str] = []
+            for part in group:
+                if part.items is not None:
+                    texts.extend(p.embed_text for p in part.items)
+                    continue
+                assert prev is not None and part.old is not None
+                if old_fd is None:
+                    old_fd = os.open(prev["path"] / "passages.jsonl", os.O_RDONLY)
+                lo, hi = part.old["bytes"]
+                texts.extend(json.loads(line)["embed_text"] for line in os.pread(old_fd, hi - lo, lo).splitlines())
+            save_model(directory, locale, build_model(texts, locale), rows)
+    finally:
+        if old_fd is not None:
+            os.close(old_fd)
+    return keys
 
 
 def _faiss_index(vectors: np.ndarray, ann_threshold: int) -> tuple[Any, str]:
@@ -253,7 +422,8 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
     except (OSError, ValueError, json.JSONDecodeError):
         return None
-    return {"articles": manifest["articles"], "vectors": vectors}
+    return {"articles": manifest["articles"], "vectors": vectors, "path": gen,
+            "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {})}
 
 
 def _write_jsonl(path: Path, rows: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import unicodedata
 from functools import lru_cache
@@ -57,6 +59,39 @@ def tokenize(text: str, locale: str) -> list[str]:
     return stemmer.stemWords(words) if stemmer is not None else words
 
 
+def lexical_version() -> str:
+    """Changes when tokenization or BM25 scoring may change: a saved model is reused only under it."""
+    import Stemmer
+
+    stemmer = getattr(Stemmer, "version", "")
+    parts = [Path(__file__).read_bytes(), bm25s.__version__.encode(), str(stemmer() if callable(stemmer) else stemmer).encode()]
+    return hashlib.sha256(b"\x1e".join(parts)).hexdigest()[:16]
+
+
+def build_model(texts: list[str], locale: str) -> bm25s.BM25:
+    """BM25 over the texts of one locale (an empty text is indexed as '_')."""
+    model = bm25s.BM25()
+    model.index([tokenize(text, locale) or ["_"] for text in texts], show_progress=False)
+    return model
+
+
+def save_model(directory: Path, locale: str, model: bm25s.BM25, rows: np.ndarray) -> None:
+    sub = directory / f"bm25-{locale}"
+    model.save(str(sub), show_progress=False)
+    np.save(sub / "rows.npy", rows)
+
+
+def link_model(previous: Path, directory: Path, locale: str, rows: np.ndarray) -> None:
+    """Reuse the saved model of `locale` from the generation `previous`: hard-link its files
+    (never written again, so both generations may share them) and write its rows anew."""
+    src, sub = previous / f"bm25-{locale}", directory / f"bm25-{locale}"
+    sub.mkdir()
+    for path in src.iterdir():
+        if path.name != "rows.npy" and path.is_file():
+            os.link(path, sub / path.name)
+    np.save(sub / "rows.npy", rows)
+
+
 class Lexical:
     """One BM25 index per locale over passage rows of the dense index."""
 
@@ -68,17 +103,12 @@ class Lexical:
         models: dict[str, tuple[bm25s.BM25, np.ndarray]] = {}
         for locale in sorted(set(locales)):
             rows = np.array([i for i, loc in enumerate(locales) if loc == locale], dtype=np.int64)
-            corpus = [tokenize(texts[i], locale) or ["_"] for i in rows]
-            model = bm25s.BM25()
-            model.index(corpus, show_progress=False)
-            models[locale] = (model, rows)
+            models[locale] = (build_model([texts[i] for i in rows], locale), rows)
         return cls(models)
 
     def save(self, directory: Path) -> None:
         for locale, (model, rows) in self._models.items():
-            sub = directory / f"bm25-{locale}"
-            model.save(str(sub), show_progress=False)
-            np.save(sub / "rows.npy", rows)
+            save_model(directory, locale, model, rows)
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
