@@ -242,3 +242,26 @@ def test_a_build_failing_after_linking_leaves_the_old_generation_whole(tmp_path:
     assert current_generation(data) == before and _gen_files(data) == files
     assert not list((data / "index").glob(".tmp-*"))
     assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"
+
+
+def test_ivf_reuses_the_trained_quantizer_and_the_lists_of_unchanged_rows(tmp_path: Path) -> None:
+    import faiss
+
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    first = build_index(Library.load(content), data, emb, ann_threshold=5)
+    before = current_generation(data)
+    assert before is not None and first.index_type.startswith("ivf")
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+    second = build_index(Library.load(content), data, emb, ann_threshold=5)
+    after = current_generation(data)
+    assert after is not None and second.index_type == first.index_type
+    assert (after / "ivf-trained.faiss").stat().st_ino == (before / "ivf-trained.faiss").stat().st_ino
+    # the same index as adding every vector to the reused quantizer from scratch
+    expected = faiss.read_index(str(after / "ivf-trained.faiss"))
+    expected.add(np.load(after / "vectors.npy").astype(np.float32))
+    got = faiss.read_index(str(after / "dense.faiss"))
+    assert np.array_equal(faiss.serialize_index(got), faiss.serialize_index(expected))
+    assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"

@@ -39,6 +39,7 @@ from kb.search.passages import Passage, passages
 FORMAT = 1
 ANN_THRESHOLD = 200_000  # passages; above it an IVF index replaces exact search
 KEEP_GENERATIONS = 2
+IVF_REUSE = 0.1  # reuse a trained IVF while the list count it would pick changes by at most 10%
 
 
 @dataclass
@@ -198,7 +199,7 @@ def build_index(
         try:
             # every float32 vector is the float16 one stored in vectors.npy, so reused rows (read
             # back from there) and fresh ones give the same index
-            index, index_type = _faiss_index(vectors16.astype(np.float32), ann_threshold)
+            index, index_type = _faiss_index(vectors16.astype(np.float32), ann_threshold, tmp_dir, prev, parts)
             faiss.write_index(index, str(tmp_dir / "dense.faiss"))
             del index
             np.save(tmp_dir / "vectors.npy", vectors16)
@@ -393,21 +394,66 @@ def _build_lexical(directory: Path, parts: list[_Part], prev: dict[str, Any] | N
     return keys
 
 
-def _faiss_index(vectors: np.ndarray, ann_threshold: int) -> tuple[Any, str]:
+def _faiss_index(vectors: np.ndarray, ann_threshold: int, directory: Path | None = None,
+                 prev: dict[str, Any] | None = None, parts: list[_Part] | None = None) -> tuple[Any, str]:
+    """Exact search below `ann_threshold` passages, else IVF. With `directory`, an IVF build saves
+    its trained (empty) index and each row's inverted list beside it, and takes both from the
+    previous generation (no k-means; unchanged rows keep their list) while the list count it
+    would choose stays within IVF_REUSE of the previous one."""
     n, dim = vectors.shape
     if n < ann_threshold:
         index = faiss.IndexFlatIP(dim)
-        kind = "flat"
-    else:
-        nlist = int(4 * np.sqrt(n))
+        if n:
+            index.add(vectors)
+        return index, "flat"
+    nlist = int(4 * np.sqrt(n))
+    reused = _previous_ivf(prev, parts, n, dim, nlist) if directory is not None else None
+    if reused is None:
         index = faiss.index_factory(dim, f"IVF{nlist},SQfp16", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(n, size=min(n, 50 * nlist), replace=False)]
         index.train(sample)
-        kind = f"ivf{nlist}"
-    if n:
-        index.add(vectors)
-    return index, kind
+        assign = np.full(n, -1, dtype=np.int64)
+        if directory is not None:
+            faiss.write_index(index, str(directory / "ivf-trained.faiss"))
+    else:
+        index, assign = reused
+        assert prev is not None and directory is not None
+        os.link(prev["path"] / "ivf-trained.faiss", directory / "ivf-trained.faiss")
+    ivf = faiss.extract_index_ivf(index)
+    todo = np.flatnonzero(assign < 0)
+    if len(todo):
+        _, lists = ivf.quantizer.search(np.ascontiguousarray(vectors[todo]), 1)
+        assign[todo] = lists.ravel()
+    for lo in range(0, n, 65536):  # what index.add does, with the lists already known
+        part = np.ascontiguousarray(vectors[lo : lo + 65536])
+        lists = np.ascontiguousarray(assign[lo : lo + 65536])
+        index.add_core(len(part), faiss.swig_ptr(part), None, faiss.swig_ptr(lists))
+    if directory is not None:
+        np.save(directory / "ivf-assign.npy", assign)
+    return index, f"ivf{ivf.nlist}"
+
+
+def _previous_ivf(prev: dict[str, Any] | None, parts: list[_Part] | None, n: int, dim: int,
+                  nlist: int) -> tuple[Any, np.ndarray] | None:
+    """The previous generation's trained IVF index and, per new row, its list (-1 if unknown)."""
+    if prev is None or parts is None or not str(prev.get("index_type", "")).startswith("ivf"):
+        return None
+    try:
+        old_nlist = int(prev["index_type"][3:])
+        if abs(nlist - old_nlist) > IVF_REUSE * old_nlist:
+            return None
+        trained = faiss.read_index(str(prev["path"] / "ivf-trained.faiss"))
+        old_assign = np.load(prev["path"] / "ivf-assign.npy", mmap_mode="r")
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if trained.ntotal != 0 or trained.d != dim or len(old_assign) != len(prev["vectors"]):
+        return None
+    assign = np.full(n, -1, dtype=np.int64)
+    for lo, hi, old_lo, old_hi in _runs(parts):
+        if old_hi is not None:
+            assign[lo:hi] = old_assign[old_lo:old_hi]
+    return trained, assign
 
 
 def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
@@ -423,7 +469,8 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
     except (OSError, ValueError, json.JSONDecodeError):
         return None
     return {"articles": manifest["articles"], "vectors": vectors, "path": gen,
-            "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {})}
+            "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {}),
+            "index_type": manifest.get("index_type", "")}
 
 
 def _write_jsonl(path: Path, rows: Any) -> None:
