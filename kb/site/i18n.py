@@ -390,6 +390,7 @@ JS_KEYS = ("results_for", "searching", "no_results", "enter_query", "offline_sea
            "fallback_label", "stale_label", "thanks", "feedback_error", "suggestions")
 
 
+@lru_cache(maxsize=1024)
 def ui_locale(locale: str) -> str:
     """The locale whose strings a page in `locale` uses: 'de-AT' -> 'de', 'ar' -> 'en'."""
     code = normalize_locale(locale)
@@ -400,8 +401,13 @@ def ui_locale(locale: str) -> str:
 
 
 def strings(locale: str) -> dict[str, str]:
-    """Every UI string for `locale`, English filling any gap."""
-    return {**EN, **STRINGS[ui_locale(locale)]}
+    """Every UI string for `locale`, English filling any gap (one shared dict per locale: do not change it)."""
+    return _strings(ui_locale(locale))
+
+
+@lru_cache(maxsize=64)
+def _strings(code: str) -> dict[str, str]:
+    return {**EN, **STRINGS[code]}
 
 
 @lru_cache(maxsize=1024)

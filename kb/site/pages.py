@@ -7,16 +7,18 @@ whether the page must be rendered again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from babel.dates import format_date, get_timezone, get_timezone_name
 
 from kb.content.article import Article
 from kb.content.library import Library
-from kb.content.locales import is_rtl
+from kb.content.locales import is_rtl as _is_rtl
 from kb.content.locales import locale_name as _locale_name
-from kb.content.sections import split_sections
+from kb.content.sections import Section, split_sections
 from kb.errors import KbError
 from kb.site import i18n, seo
 from kb.site.render import link_targets, plain_text
@@ -26,6 +28,7 @@ API_BASE = "/v1"
 INDEXABLE = ("human", "reviewed")
 RESERVED = {"search", "static", "media"}  # names the site uses for its own pages and files
 locale_name = lru_cache(maxsize=256)(_locale_name)
+is_rtl = lru_cache(maxsize=256)(_is_rtl)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Site:
         self.linker = Linker(library, self.routes, self.category_of)
         self._entries: dict[str, list[Entry]] = {}
         self._categories: dict[str, list[tuple[str, list[Entry]]]] = {}
+        self._chrome: dict[str, dict[str, Any]] = {}  # per locale: what every page of it shares
+        self._listings: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (locale, category) -> listings
         reserved = RESERVED & set(self.category_of.values())
         if reserved:
             raise KbError(f"category {sorted(reserved)[0]!r}: the name is used by the site itself; rename it in kb.toml")
@@ -112,22 +117,29 @@ class Site:
         return pages
 
     def chrome(self, locale: str, title: str, switch: list[dict[str, Any]]) -> dict[str, Any]:
-        """What every page of a locale shows: strings, direction, search box, support, switcher."""
+        """What every page of a locale shows: strings, direction, search box, support, switcher.
+
+        The values shared by every page of the locale are computed once and shared (read-only)."""
+        shared = self._chrome.get(locale)
+        if shared is None:
+            shared = self._chrome[locale] = self._locale_chrome(locale)
+        return {**shared, "title": title, "switch": switch, "robots": None, "canonical": None, "alternates": [],
+                "jsonld": None, "description": "", "breadcrumbs": []}
+
+    def _locale_chrome(self, locale: str) -> dict[str, Any]:
         t = i18n.strings(locale)
         support = self.config.support_for(locale)
         langs = {code: i18n.language_in(code, locale) for code in self.config.locales}
         return {
-            "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr", "t": t, "title": title,
+            "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr", "t": t,
             "site_name": self.config.name, "home_url": self.routes.home(locale),
-            "search_url": self.routes.search(locale), "assets": self.assets, "switch": switch,
+            "search_url": self.routes.search(locale), "assets": self.assets,
             "support": None if support is None else {
                 "channels": support.channels, "hours": support.hours,
                 "timezone": _timezone(support.timezone, locale)},
             "js": {"locale": locale, "api": API_BASE, "index": self.routes.path(f"/{locale}/search-index.json"),
                    "root": self.routes.prefix, "strings": {k: t[k] for k in i18n.JS_KEYS}, "langs": langs,
                    "source": self.library.source_locale},
-            "robots": None, "canonical": None, "alternates": [], "jsonld": None, "description": "",
-            "breadcrumbs": [],
         }
 
     def locale_switch(self, locale: str, url_for: Any) -> list[dict[str, Any]]:
@@ -159,7 +171,7 @@ class Site:
         data = self.chrome(locale, self.config.name, self.locale_switch(locale, self.routes.home))
         data["categories"] = [{"title": self.config.category_title(key, locale),
                                "url": self.routes.category(locale, key),
-                               "articles": [self._listing(e, locale) for e in items[:6]],
+                               "articles": self.listings(locale, key)[:6],
                                "count": len(items)} for key, items in categories]
         data["canonical"] = self.routes.absolute(self.routes.home(locale))
         data["alternates"] = self._home_alternates(self.routes.home)
@@ -174,7 +186,7 @@ class Site:
         data["robots"] = "noindex"
         data["categories"] = [{"title": self.config.category_title(key, locale),
                                "url": self.routes.category(locale, key),
-                               "articles": [self._listing(e, locale) for e in items]} for key, items in categories]
+                               "articles": self.listings(locale, key)} for key, _items in categories]
         data["breadcrumbs"] = [{"name": t["home"], "url": self.routes.home(locale)}]
         return Page(f"/{locale}/search/", "search.html", data)
 
@@ -182,11 +194,29 @@ class Site:
         title = self.config.category_title(key, locale)
         switch = self.locale_switch(locale, lambda c: self.routes.category(c, key))
         data = self.chrome(locale, title, switch)
-        data["category"] = {"title": title, "articles": [self._listing(e, locale) for e in items]}
+        data["category"] = {"title": title, "articles": self.listings(locale, key)}
         data["breadcrumbs"] = [{"name": data["t"]["home"], "url": self.routes.home(locale)}]
         data["canonical"] = self.routes.absolute(self.routes.category(locale, key))
         data["alternates"] = self._home_alternates(lambda c: self.routes.category(c, key))
         return Page(f"/{locale}/{key}/", "category.html", data)
+
+    def listings(self, locale: str, category: str) -> list[dict[str, Any]]:
+        """The category's articles as listed on `locale` pages (shared by every page: read-only)."""
+        key = (locale, category)
+        if key not in self._listings:
+            self._listings[key] = [self._listing(e, locale) for e in self._category_entries(locale, category)]
+        return self._listings[key]
+
+    def _related(self, locale: str, category: str, article_id: str, count: int = 6) -> list[dict[str, Any]]:
+        """The first `count` other articles of the category, as listed on `locale` pages."""
+        pairs = zip(self._category_entries(locale, category), self.listings(locale, category), strict=True)
+        return list(islice((item for entry, item in pairs if entry.id != article_id), count))
+
+    def _category_entries(self, locale: str, category: str) -> list[Entry]:
+        for key, items in self.categories(locale):
+            if key == category:
+                return items
+        return []
 
     def _listing(self, entry: Entry, locale: str) -> dict[str, Any]:
         """An article in a list: a short language badge stands for the 'only available in' label."""
@@ -224,15 +254,15 @@ class Site:
         if source is not None and source is not article:
             original = {"url": routes.article(source.locale, entry.category, aid), "lang": source.locale,
                         "name": locale_name(source.locale)}
-        lead = _lead(article)
+        sections = split_sections(article.body)
+        lead = _lead(sections)
         data["article"] = {
             "id": aid, "title": article.title, "lang": article.locale, "dir": "rtl" if is_rtl(article.locale) else "ltr",
-            "updated": format_date(article.meta.updated, format="long", locale=i18n.ui_locale(locale)),
+            "updated": _long_date(article.meta.updated, i18n.ui_locale(locale)),
             "updated_iso": article.meta.updated.isoformat(), "fallback": entry.fallback, "machine": entry.machine,
             "stale": entry.stale, "original": original,
             "fallback_text": t["fallback_notice"].format(language=i18n.language_in(article.locale, locale)),
-            "related": [self._listing(e, locale) for e in dict(self.categories(locale))[entry.category]
-                        if e.id != aid][:6],
+            "related": self._related(locale, entry.category, aid),
         }
         data["category"] = {"title": self.config.category_title(entry.category, locale),
                             "url": routes.category(locale, entry.category)}
@@ -250,7 +280,8 @@ class Site:
                     routes.article(source.locale, entry.category, aid))})
         else:  # another locale's version stands in: its own page is the canonical one
             data["canonical"] = routes.absolute(routes.article(article.locale, entry.category, aid))
-        data["jsonld"] = seo.article_jsonld(article, data["canonical"] or routes.absolute(url), self.config.name, lead)
+        data["jsonld"] = seo.article_jsonld(article, data["canonical"] or routes.absolute(url), self.config.name, lead,
+                                            sections)
         links = {target: self.linker.resolve(article, locale, target) for target in link_targets(article.body)}
         return Page(f"/{locale}/{entry.category}/{aid}/", "article.html", data, article=article, links=links)
 
@@ -259,11 +290,16 @@ def _lang(locale: str) -> str:
     return locale.split("-")[0]
 
 
-def _lead(article: Article) -> str:
-    sections = split_sections(article.body)
+def _lead(sections: list[Section]) -> str:
     return plain_text(sections[0].text) if sections else ""
 
 
+@lru_cache(maxsize=4096)
+def _long_date(day: date, locale: str) -> str:
+    return format_date(day, format="long", locale=locale)
+
+
+@lru_cache(maxsize=256)
 def _timezone(name: str, locale: str) -> str:
     try:
         return get_timezone_name(get_timezone(name), locale=i18n.ui_locale(locale))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -54,11 +55,26 @@ class Rendered:
     dropped: list[str] = field(default_factory=list)  # link targets that lead nowhere on the site
 
 
+_local = threading.local()  # Markdown instances are not thread-safe: one set per thread
+
+
+def _slugify(value: str, _sep: str) -> str:
+    return slugify(value)
+
+
 def _markdown(anchor_title: str) -> markdown.Markdown:
-    return markdown.Markdown(extensions=EXTENSIONS, extension_configs={"toc": {
-        "slugify": lambda value, _sep: slugify(value),
-        "permalink": "#", "permalink_class": "anchor", "permalink_title": anchor_title,
-    }})
+    """A Markdown converter for `anchor_title`, built once per thread and reset before each use."""
+    cache: dict[str, markdown.Markdown] | None = getattr(_local, "converters", None)
+    if cache is None:
+        cache = _local.converters = {}
+    md = cache.get(anchor_title)
+    if md is None:
+        md = cache[anchor_title] = markdown.Markdown(extensions=EXTENSIONS, extension_configs={"toc": {
+            "slugify": _slugify, "permalink": "#", "permalink_class": "anchor", "permalink_title": anchor_title,
+        }})
+    else:
+        md.reset()
+    return md
 
 
 def render_markdown(body: str, resolve: Resolver, anchor_title: str = "Link to this section") -> Rendered:

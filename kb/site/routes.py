@@ -66,6 +66,8 @@ class Linker:
         self.root = library.root.resolve()
         self.by_path = {a.path.resolve(): a for a in library.articles}
         self.assets: dict[str, Path] = {}  # site path without prefix -> file to copy
+        self._targets: dict[tuple[Path, str], Path] = {}  # (folder, relative path) -> resolved path
+        self._anchors: dict[tuple[str, str], set[str]] = {}  # (article id, page locale) -> anchors shown
 
     def resolve(self, article: Article, page_locale: str, url: str) -> str | None:
         """The URL a link in `article`, shown on a `page_locale` page, points to; None: drop it."""
@@ -76,7 +78,10 @@ class Linker:
             return url
         path_part, _, anchor = url.partition("#")
         path_part = path_part.split("?")[0]
-        target = (article.path.parent / path_part).resolve()
+        key = (article.path.parent, path_part)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = (article.path.parent / path_part).resolve()
         if path_part.endswith(".md"):
             found = self._article_at(target)
             if found is None:
@@ -89,11 +94,16 @@ class Linker:
         if category is None:
             return None
         url = self.routes.article(page_locale, category, article_id)
-        if anchor:
-            shown = self.library.resolve(article_id, page_locale)
-            if shown is not None and anchor in anchors(shown[0].body):
-                url += "#" + anchor
+        if anchor and anchor in self._shown_anchors(article_id, page_locale):
+            url += "#" + anchor
         return url
+
+    def _shown_anchors(self, article_id: str, page_locale: str) -> set[str]:
+        key = (article_id, page_locale)
+        if key not in self._anchors:
+            shown = self.library.resolve(article_id, page_locale)
+            self._anchors[key] = anchors(shown[0].body) if shown is not None else set()
+        return self._anchors[key]
 
     def _article_at(self, path: Path) -> Article | None:
         if path in self.by_path:

@@ -8,7 +8,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from kb.content.article import Article
-from kb.content.sections import split_sections
+from kb.content.sections import Section, split_sections
 from kb.site.render import plain_text
 
 
@@ -18,9 +18,14 @@ def _dump(data: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def article_jsonld(article: Article, url: str, publisher: str, lead: str) -> str:
-    """`FAQPage` when the article is a list of questions (two or more question headings), else `Article`."""
-    questions = [s for s in split_sections(article.body) if s.heading.rstrip().endswith(("?", "？", "؟"))]
+def article_jsonld(article: Article, url: str, publisher: str, lead: str,
+                   sections: list[Section] | None = None) -> str:
+    """`FAQPage` when the article is a list of questions (two or more question headings), else `Article`.
+
+    `sections`: the body's sections when the caller has already split it."""
+    if sections is None:
+        sections = split_sections(article.body)
+    questions = [s for s in sections if s.heading.rstrip().endswith(("?", "？", "؟"))]
     if len(questions) >= 2:
         return _dump({
             "@context": "https://schema.org", "@type": "FAQPage", "inLanguage": article.locale, "url": url,
