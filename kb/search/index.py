@@ -204,7 +204,7 @@ def build_index(
             del index
             np.save(tmp_dir / "vectors.npy", vectors16)
             _write_passages(tmp_dir / "passages.jsonl", parts, prev, manifest_articles)
-            _write_jsonl(tmp_dir / "articles.jsonl", (vars(r) for r in records))
+            _write_articles(tmp_dir / "articles.jsonl", parts, prev_articles, prev, manifest_articles)
             lexical = _build_lexical(tmp_dir, parts, prev, manifest_articles)
             manifest = {
                 "format": FORMAT, "embedder": embedder.name, "embedder_version": embedder.version,
@@ -347,6 +347,42 @@ def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
                                    for p in part.items or []).encode("utf-8")
                 fh.write(data)
                 entry["bytes"] = [pos, pos + len(data)]
+                pos += len(data)
+            os.fsync(fh.fileno())
+    finally:
+        if old_fd is not None:
+            os.close(old_fd)
+
+
+def _record_key(part: _Part) -> str:
+    """Equal keys give equal articles.jsonl lines (the body is covered by the passage key)."""
+    fields = {k: v for k, v in vars(part.rec).items() if k != "body"}
+    return hashlib.sha256(json.dumps([part.pkey, fields], sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _write_articles(path: Path, parts: list[_Part], prev_articles: dict[str, Any], prev: dict[str, Any] | None,
+                    manifest_articles: dict[str, dict[str, Any]]) -> None:
+    """articles.jsonl: an article whose record is unchanged copies its line from the previous
+    generation, the others are serialized now. Records each line's key and byte span."""
+    old_fd: int | None = None
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            pos = 0
+            for part in parts:
+                name = f"{part.rec.locale}/{part.rec.id}"
+                entry, old, rkey = manifest_articles[name], prev_articles.get(name), _record_key(part)
+                data = b""
+                if prev is not None and old is not None and old.get("rkey") == rkey and "abytes" in old:
+                    if old_fd is None:
+                        old_fd = os.open(prev["path"] / "articles.jsonl", os.O_RDONLY)
+                    lo, hi = old["abytes"]
+                    data = os.pread(old_fd, hi - lo, lo)
+                    if len(data) != hi - lo:
+                        raise KbError("the previous index's articles.jsonl is shorter than its manifest says")
+                else:
+                    data = (json.dumps(vars(part.rec), ensure_ascii=False) + "\n").encode("utf-8")
+                fh.write(data)
+                entry["rkey"], entry["abytes"] = rkey, [pos, pos + len(data)]
                 pos += len(data)
             os.fsync(fh.fileno())
     finally:
