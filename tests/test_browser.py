@@ -115,6 +115,8 @@ def test_german_shopper_searches_opens_english_article_and_gives_feedback(
     page.get_by_text("Vielen Dank für Ihr Feedback!").wait_for()
     rows = store.list_feedback(article_id="track-parcel")  # type: ignore[attr-defined]
     assert [(r["locale"], r["helpful"]) for r in rows] == [("de", True)]
+    searched = [r for r in store.list_queries() if r["tracks_clicks"]]  # type: ignore[attr-defined]
+    assert [(r["locale"], r["clicked_id"]) for r in searched] == [("de", "track-parcel")]  # the opened result
     assert errors == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator
@@ -112,7 +113,25 @@ def test_gaps_cluster_across_languages(engine: Engine) -> None:
     assert [(i.id, i.now) for i in nxt["de"]] == [("refund-timing", "machine")]
     assert nxt["pl"][0].title == "When will I get my refund?"
     text = format_text(report)
-    assert "'no click' is unknown" in text and "nearest article:" in text and "refund-timing 2" in text
+    assert "no result opened" in text and "nearest article:" in text and "refund-timing 2" in text
+
+
+def test_a_confident_site_search_with_no_click_is_a_gap(engine: Engine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    old, fresh = now - dt.timedelta(hours=1), now - dt.timedelta(minutes=2)
+    confident = {"decision": "answer", "confidence": 0.9, "ts": old}
+    site_unclicked = {**_row("Kann ich in Raten zahlen?", "de"), **confident, "tracks_clicks": True, "clicked_id": None}
+    site_clicked = {**site_unclicked, "clicked_id": "cancel-order"}
+    site_recent = {**site_unclicked, "ts": fresh}  # may still get its click
+    chatbot = {**site_unclicked, "tracks_clicks": False}  # reports no clicks: says nothing
+    assert is_gap(site_unclicked, now)
+    assert not any(is_gap(r, now) for r in (site_clicked, site_recent, chatbot))
+    report = find_gaps([site_unclicked, site_clicked, site_recent, chatbot,
+                        {**_row("Czy mogę zapłacić w ratach?", "pl"), "ts": old}], engine=engine)
+    (cluster,) = report.clusters
+    assert (report.gaps, cluster.size, cluster.unclicked) == (2, 2, 1)
+    assert cluster.decisions == {"answer": 1, "handoff": 1}
+    assert "1 answered but not opened" in format_text(report)
 
 
 def test_gaps_without_an_index_or_log() -> None:

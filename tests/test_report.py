@@ -19,9 +19,10 @@ from kb.content.library import Library
 pytestmark = pytest.mark.slow  # the index fixtures load the real embedders
 
 
-def _search(store: Store, locale: str, ids: list[str], query: str = "q") -> None:
+def _search(store: Store, locale: str, ids: list[str], query: str = "q", search_id: str | None = None) -> None:
     store.log_query(endpoint="search", locale=locale, query=query, decision="answer", confidence=0.8, top_ids=ids,
-                    top_scores=[0.9] * len(ids), served_machine=False, served_fallback=False, generation="gen-1")
+                    top_scores=[0.9] * len(ids), served_machine=False, served_fallback=False, generation="gen-1",
+                    search_id=search_id, tracks_clicks=search_id is not None)
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def logged(small_index: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
     content, _ = small_index
     store = open_store(tmp_path)
     _search(store, "de", ["cancel-order", "refund-timing"])
-    _search(store, "de", ["refund-timing", "cancel-order", "refund-timing"])  # counted once per search
+    _search(store, "de", ["refund-timing", "cancel-order", "refund-timing"], search_id="c" * 32)  # counted once
+    assert store.record_click("c" * 32, "cancel-order")  # opened from the site's search page
     _search(store, "pl", ["pay-with-blik"])
     _search(store, "en", ["gone-article"])
     for helpful in (True, True, False):
@@ -55,6 +57,7 @@ def test_report_counts_helpfulness_impressions_and_coverage(logged: tuple[Path, 
     de = cancel["de"]
     assert (de.version, de.stale, de.served_from) == ("human", False, "de")
     assert (de.impressions, de.top1, de.helpful_yes, de.helpful_no, de.helpful_ratio) == (2, 1, 2, 1, 0.667)
+    assert (de.opened, _rows(report.rows, "refund-timing")["de"].opened) == (1, 0)
     assert (cancel["pl"].version, cancel["pl"].served_from, cancel["pl"].helpful_ratio) == (None, "en", None)
     refund = _rows(report.rows, "refund-timing")
     assert refund["de"].version == "machine" and (refund["de"].impressions, refund["de"].top1) == (2, 1)
@@ -84,7 +87,8 @@ def test_report_formats_from_the_command_line(logged: tuple[Path, Path]) -> None
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert tuple(rows[0]) == FIELDS
     de = next(r for r in rows if (r["id"], r["locale"]) == ("cancel-order", "de"))
-    assert (de["helpful_yes"], de["helpful_no"], de["helpful_ratio"], de["impressions"]) == ("2", "1", "0.667", "2")
+    assert (de["helpful_yes"], de["helpful_no"], de["helpful_ratio"], de["impressions"], de["opened"]) == (
+        "2", "1", "0.667", "2", "1")
     out = runner.invoke(app, [*args, "--since", "1h"])
     assert out.exit_code == 0 and "cancel-order" in out.stdout
     out = runner.invoke(app, [*args, "--format", "xml"])

@@ -68,10 +68,10 @@ def test_migrations_create_the_schema(store: Store) -> None:
     inspector = sa.inspect(store.engine)
     assert {"queries", "feedback", "alembic_version"} <= set(inspector.get_table_names())
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     assert {c["name"] for c in inspector.get_columns("queries")} == {
         "id", "ts", "endpoint", "locale", "query_scrubbed", "decision", "confidence", "top_ids", "top_scores",
-        "served_machine", "served_fallback", "generation"}
+        "served_machine", "served_fallback", "generation", "search_id", "tracks_clicks", "clicked_id", "clicked_rank"}
     assert {c["name"] for c in inspector.get_columns("feedback")} == {
         "id", "ts", "article_id", "locale", "helpful", "reason_scrubbed"}
 
@@ -80,6 +80,44 @@ def test_migrations_match_the_table_definitions(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_upgrade_from_the_first_schema_keeps_the_rows(db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from kb.analytics.store import MIGRATIONS
+
+    engine = sa.create_engine(database_url(tmp_path, db_url))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(sa.text("INSERT INTO queries (ts, endpoint, locale, query_scrubbed, decision, confidence, top_ids, "
+                             "top_scores, served_machine, served_fallback, generation) VALUES (:ts, 'search', 'de', "
+                             "'alt', 'answer', 0.7, '[\"a\"]', '[0.7]', false, false, 'g')"),
+                     {"ts": dt.datetime.now(dt.UTC)})
+    engine.dispose()
+    store = open_store(tmp_path, db_url)
+    try:
+        (row,) = store.list_queries()
+        assert row["query_scrubbed"] == "alt" and row["top_ids"] == ["a"]
+        assert row["tracks_clicks"] is False and row["search_id"] is None and row["clicked_id"] is None
+    finally:
+        store.close()
+
+
+def test_a_click_is_kept_once_and_only_on_a_returned_article(store: Store) -> None:
+    _log(store, "from the site", search_id="a" * 32, tracks_clicks=True)
+    _log(store, "from a chatbot")
+    assert not store.record_click("b" * 32, "track-order")  # unknown search
+    assert not store.record_click("a" * 32, "cancel-order")  # not among its results
+    assert store.record_click("a" * 32, "late-parcel")
+    assert not store.record_click("a" * 32, "track-order")  # only the first click counts
+    site, bot = sorted(store.list_queries(), key=lambda r: r["query_scrubbed"])[::-1]
+    assert (site["tracks_clicks"], site["clicked_id"], site["clicked_rank"]) == (True, "late-parcel", 2)
+    assert (bot["tracks_clicks"], bot["search_id"], bot["clicked_id"]) == (False, None, None)
 
 
 def test_reopening_keeps_data_and_schema(store: Store, db_url: str, tmp_path: Path) -> None:

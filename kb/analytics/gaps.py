@@ -1,10 +1,11 @@
 """Content gaps: what shoppers asked and the help center could not answer, grouped by meaning
 across languages, and what to translate or review next.
 
-A logged query is a gap when its decision was handoff or its confidence was below 0.6 (the
-engine's answer threshold; every clarify is below it). Clicks are not tracked: the site sends no
-click events, so "searched and clicked nothing" cannot be told from "read the snippet and left",
-and no click is NOT a gap criterion (`clicks` in the report says so).
+A logged query is a gap when its decision was handoff, or its confidence was below 0.6 (the
+engine's answer threshold; every clarify is below it), or it came from a client that reports
+clicks (the site's search page: `track=true`, then POST /v1/click) and no result was opened
+within 10 minutes. Chatbots and other API clients report no clicks, so for them "no click" says
+nothing and is not counted.
 
 Gap queries (already scrubbed of personal data) are embedded with a multilingual embedder and
 clustered by average-linkage on cosine similarity (kb.analytics.cluster), so "Wie wird das
@@ -37,9 +38,11 @@ if TYPE_CHECKING:
 GAPS_EMBEDDER = "use-multilingual"
 SIMILARITY = 0.4  # mean cosine (USE) for two clusters to merge; tuned on xSID replays (tests/test_gaps.py)
 MAX_CLUSTERED = 2000  # distinct gap queries clustered (the most frequent)
-CRITERIA = f"decision handoff, or confidence below {ANSWER_AT:g}"
-CLICKS_NOTE = ("not tracked: the site sends no click events, so 'no click' is unknown and not counted as a gap; "
-               "unhelpful articles show in 'kb report'")
+CLICK_GRACE = dt.timedelta(minutes=10)  # a search younger than this may still get its click
+CRITERIA = f"decision handoff, or confidence below {ANSWER_AT:g}, or no result opened"
+CLICKS_NOTE = ("counted for searches from the site's search page (track=true), which reports the result a shopper "
+               "opens; a search from there with no click within 10 minutes is a gap. Chatbot and other API "
+               "searches report no clicks and are judged by decision and confidence alone")
 
 
 class NearestArticle(BaseModel):
@@ -56,6 +59,8 @@ class GapCluster(BaseModel):
     label: str = Field(description="The most central query of the cluster.")
     locales: dict[str, int] = Field(description="Queries per shopper locale.")
     decisions: dict[str, int]
+    unclicked: int = Field(default=0, description="Queries in the cluster answered with confidence, whose results "
+                                                  "the shopper did not open.")
     examples: dict[str, list[str]] = Field(description="The most central queries, per locale.")
     nearest: NearestArticle | None = Field(description="The existing article nearest to the label query.")
 
@@ -86,8 +91,15 @@ class GapsReport(BaseModel):
         description="Per shopper locale, the articles most often served by fallback or machine translation.")
 
 
-def is_gap(row: dict[str, Any]) -> bool:
-    return row["decision"] == "handoff" or float(row["confidence"]) < ANSWER_AT
+def unclicked(row: dict[str, Any], now: dt.datetime | None = None) -> bool:
+    """A search from a client that reports clicks, old enough to have had one, that got none."""
+    if not row.get("tracks_clicks") or row.get("clicked_id") or not row.get("top_ids"):
+        return False
+    return row["ts"] <= (now or dt.datetime.now(dt.UTC)) - CLICK_GRACE
+
+
+def is_gap(row: dict[str, Any], now: dt.datetime | None = None) -> bool:
+    return row["decision"] == "handoff" or float(row["confidence"]) < ANSWER_AT or unclicked(row, now)
 
 
 def _distinct(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -131,17 +143,19 @@ def cluster_gaps(items: Sequence[tuple[str, str, list[dict[str, Any]]]], embedde
         ranked = [members[i] for i in np.argsort(-centrality, kind="stable")]
         locales: Counter[str] = Counter()
         decisions: Counter[str] = Counter()
+        no_click = 0
         per_locale: dict[str, list[str]] = defaultdict(list)
         for m in ranked:
             locale, text, rows = items[m]
             locales[locale] += len(rows)
             decisions.update(r["decision"] for r in rows)
+            no_click += sum(r["decision"] != "handoff" and float(r["confidence"]) >= ANSWER_AT for r in rows)
             if len(per_locale[locale]) < examples:
                 per_locale[locale].append(text)
         label_locale, label, _ = items[ranked[0]]
         out.append(GapCluster(size=int(weights[members].sum()), distinct=len(members), label=label,
                               locales=dict(locales.most_common()), decisions=dict(decisions.most_common()),
-                              examples={loc: per_locale[loc] for loc, _ in locales.most_common()},
+                              unclicked=no_click, examples={loc: per_locale[loc] for loc, _ in locales.most_common()},
                               nearest=_nearest(engine, label, label_locale)))
     return out
 
@@ -178,7 +192,8 @@ def find_gaps(rows: Sequence[dict[str, Any]], *, engine: Engine | None = None, e
               since: str | None = None, locale: str | None = None) -> GapsReport:
     """The gaps report for logged query `rows` (Store.list_queries rows)."""
     model = embedder or get_embedder(GAPS_EMBEDDER)
-    gap_rows = [r for r in rows if is_gap(r)]
+    now = dt.datetime.now(dt.UTC)
+    gap_rows = [r for r in rows if is_gap(r, now)]
     items = _distinct(gap_rows)[:MAX_CLUSTERED]
     return GapsReport(
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), since=since, locale=locale,
@@ -204,6 +219,8 @@ def format_text(report: GapsReport) -> str:
     for n, cluster in enumerate(report.clusters, start=1):
         spread = ", ".join(f"{loc} {count}" for loc, count in cluster.locales.items())
         decided = ", ".join(f"{d} {count}" for d, count in cluster.decisions.items())
+        if cluster.unclicked:
+            decided += f"; {cluster.unclicked} answered but not opened"
         lines.append(f"{n:3}. {cluster.size} queries ({spread}; {decided}): {cluster.label!r}")
         for loc, texts in cluster.examples.items():
             lines.append(f"       {loc}: " + " | ".join(texts))

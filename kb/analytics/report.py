@@ -1,8 +1,8 @@
 """`kb report`: per article and locale, helpfulness, search impressions and coverage.
 
 - helpfulness: "Was this helpful?" yes/no counts from the feedback table, and yes / (yes + no);
-- impressions: searches by shoppers in that locale whose results held the article (top_ids), and
-  how often it came first;
+- impressions: searches by shoppers in that locale whose results held the article (top_ids), how
+  often it came first, and how often a shopper opened it from the site's search page (clicks);
 - coverage: whether the locale has its own version, its review state (human, machine, reviewed),
   whether it is stale, and what a shopper in that locale is served otherwise (the fallback).
 """
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from kb.content.library import Library
 
 FIELDS = ("id", "locale", "category", "title", "exists", "version", "stale", "served_from", "impressions", "top1",
-          "helpful_yes", "helpful_no", "helpful_ratio")
+          "opened", "helpful_yes", "helpful_no", "helpful_ratio")
 
 
 class ReportRow(BaseModel):
@@ -35,6 +35,7 @@ class ReportRow(BaseModel):
     served_from: str | None  # the locale a shopper here is served
     impressions: int
     top1: int
+    opened: int  # searches from the site's search page whose shopper opened this article
     helpful_yes: int
     helpful_no: int
     helpful_ratio: float | None
@@ -53,6 +54,7 @@ def build_report(library: Library, queries: Iterable[dict[str, Any]], feedback: 
                  since: str | None = None) -> Report:
     shown: Counter[tuple[str, str]] = Counter()
     first: Counter[tuple[str, str]] = Counter()
+    opened: Counter[tuple[str, str]] = Counter()
     n_queries = 0
     for row in queries:
         n_queries += 1
@@ -60,6 +62,8 @@ def build_report(library: Library, queries: Iterable[dict[str, Any]], feedback: 
         shown.update((aid, row["locale"]) for aid in ids)
         if ids:
             first[(ids[0], row["locale"])] += 1
+        if row.get("clicked_id"):
+            opened[(str(row["clicked_id"]), row["locale"])] += 1
     votes: dict[tuple[str, str], Counter[bool]] = {}
     n_feedback = 0
     for row in feedback:
@@ -81,7 +85,7 @@ def build_report(library: Library, queries: Iterable[dict[str, Any]], feedback: 
             title=(own or source).title if (own or source) else None, exists=bool(library.group(aid)),
             version=own.review if own else None, stale=bool(own and library.is_stale(own)),
             served_from=served[0].locale if served else None, impressions=shown[(aid, loc)], top1=first[(aid, loc)],
-            helpful_yes=yes, helpful_no=no, helpful_ratio=round(yes / (yes + no), 3) if yes + no else None))
+            opened=opened[(aid, loc)], helpful_yes=yes, helpful_no=no, helpful_ratio=round(yes / (yes + no), 3) if yes + no else None))
     impressions = Counter[str]()
     for row in rows:
         impressions[row.id] += row.impressions
@@ -119,12 +123,12 @@ def format_text(report: Report) -> str:
             present = [r.locale for r in report.rows if r.id == row.id and r.version]
             note = "" if row.exists else "  (not in the content any more)"
             lines.append(f"\n{row.id} ({row.category or '?'}) {row.title!r}: in {', '.join(present) or 'no locale'}{note}")
-            lines.append(f"  {'locale':8}{'version':24}{'impressions':>12}{'first':>7}  helpful")
+            lines.append(f"  {'locale':8}{'version':24}{'impressions':>12}{'first':>7}{'opened':>8}  helpful")
         if row.version:
             version = row.version + (", stale" if row.stale else "")
         else:
             version = f"missing → {row.served_from}" if row.served_from else "missing"
-        lines.append(f"  {row.locale:8}{version:24}{row.impressions:>12}{row.top1:>7}  {_helpful(row)}")
+        lines.append(f"  {row.locale:8}{version:24}{row.impressions:>12}{row.top1:>7}{row.opened:>8}  {_helpful(row)}")
     lines.append("\nCoverage per locale (present/total; machine drafts; stale):")
     for loc, c in report.coverage.items():
         lines.append(f"  {loc:8}{c['present']}/{c['total']}; machine {c['machine']}; stale {c['stale']}")

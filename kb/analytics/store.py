@@ -47,7 +47,13 @@ queries = sa.Table(
     sa.Column("served_machine", sa.Boolean, nullable=False),
     sa.Column("served_fallback", sa.Boolean, nullable=False),
     sa.Column("generation", sa.String(100), nullable=False),
+    # 0002: a search whose client reports clicks (the site's search box) and the result opened
+    sa.Column("search_id", sa.String(32), nullable=True),
+    sa.Column("tracks_clicks", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("clicked_id", sa.String(120), nullable=True),
+    sa.Column("clicked_rank", sa.Integer, nullable=True),
     sa.Index("ix_queries_ts", "ts"),
+    sa.Index("ix_queries_search_id", "search_id", unique=True),
 )
 
 feedback = sa.Table(
@@ -107,13 +113,30 @@ class Store:
     # -- writes: one INSERT each ---------------------------------------------------------
     def log_query(self, *, endpoint: str, locale: str, query: str, decision: str, confidence: float,
                   top_ids: Sequence[str], top_scores: Sequence[float], served_machine: bool,
-                  served_fallback: bool, generation: str) -> None:
+                  served_fallback: bool, generation: str, search_id: str | None = None,
+                  tracks_clicks: bool = False) -> None:
+        """`search_id`: a random id the client may send back with a click (record_click);
+        `tracks_clicks`: the client reports clicks, so a search without one says something."""
         row = {"ts": _now(), "endpoint": endpoint, "locale": locale, "query_scrubbed": scrub(query),
                "decision": decision, "confidence": float(confidence), "top_ids": list(top_ids),
                "top_scores": [round(float(s), 4) for s in top_scores], "served_machine": served_machine,
-               "served_fallback": served_fallback, "generation": generation}
+               "served_fallback": served_fallback, "generation": generation, "search_id": search_id,
+               "tracks_clicks": tracks_clicks}
         with self.engine.begin() as conn:
             conn.execute(queries.insert(), row)
+
+    def record_click(self, search_id: str, article_id: str) -> bool:
+        """Note that the shopper opened `article_id` from the results of search `search_id`.
+        Only the first click of a search counts, and only on an article it returned; False otherwise."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(queries.c.id, queries.c.top_ids, queries.c.clicked_id)
+                               .where(queries.c.search_id == search_id)).first()
+            if row is None or row.clicked_id is not None or article_id not in (row.top_ids or []):
+                return False
+            rank = list(row.top_ids).index(article_id) + 1
+            done = conn.execute(queries.update().where(queries.c.id == row.id, queries.c.clicked_id.is_(None))
+                                .values(clicked_id=article_id, clicked_rank=rank))
+            return bool(done.rowcount)
 
     def add_feedback(self, *, article_id: str, locale: str, helpful: bool, reason: str | None = None) -> None:
         row = {"ts": _now(), "article_id": article_id, "locale": locale, "helpful": helpful,

@@ -8,6 +8,7 @@ engine runs in the threadpool.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -110,19 +111,34 @@ def _router(engine: Engine, store: Store | None) -> APIRouter:
     def search(q: QueryText, lang: Lang = None,
                k: Annotated[int, Query(ge=1, le=50, description="How many articles (1–50).")] = 10,
                category: Annotated[str | None, Query(max_length=100, description="Only this category key.")] = None,
+               track: Annotated[bool, Query(description="The client reports the result the shopper opens with "
+                                            "POST /v1/click (the site's search page does), so a search without a "
+                                            "click counts as a content gap.")] = False,
                accept_language: AcceptLanguage = None) -> m.SearchResponse:
         """Search the help center in any language; each article served in the shopper's locale."""
         result = engine.search(q, lang=lang, accept_language=accept_language, k=k, category=category)
         top = result.hits[0] if result.hits else None
+        search_id = uuid.uuid4().hex if store is not None else None
         _log(store, endpoint="search", locale=result.locale, query=result.query, decision=result.decision,
              confidence=result.confidence, top_ids=[h.id for h in result.hits], top_scores=[h.score for h in result.hits],
              served_machine=bool(top and top.machine_translated), served_fallback=bool(top and top.fallback),
-             generation=result.generation)
+             generation=result.generation, search_id=search_id, tracks_clicks=track)
         return m.SearchResponse(query=result.query, locale=result.locale, locale_from=result.locale_from,
                                 decision=result.decision, confidence=result.confidence,
                                 hits=[m.Hit(**h.to_dict()) for h in result.hits],
                                 support=m.Support(**result.support) if result.support else None,
-                                generation=result.generation)
+                                generation=result.generation, search_id=search_id)
+
+    @api.post("/click", response_model=m.ClickResponse, tags=["feedback"], responses=documented(400, 413, 422))
+    def click(body: m.ClickRequest) -> m.ClickResponse:
+        """The shopper opened a result of a search: its first click is kept for the content-gap report."""
+        if store is None:
+            return m.ClickResponse(recorded=False)
+        try:
+            return m.ClickResponse(recorded=store.record_click(body.search_id, body.article_id))
+        except Exception:  # like the query log: a broken store never fails the shopper's page
+            logger.exception("could not record a click")
+            return m.ClickResponse(recorded=False)
 
     @api.post("/answer", response_model=m.AnswerResponse, tags=["search"], responses=documented(400, 413, 422))
     def answer(body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> m.AnswerResponse:

@@ -56,6 +56,8 @@ class SearchResponse(BaseModel):
     hits: list[Hit]
     support: Support | None = Field(description="Support contact when the decision is handoff.")
     generation: str = Field(description="The index generation that answered (it changes when `kb index` swaps in a new one).")
+    search_id: str | None = Field(description="Send it back with POST /v1/click when the shopper opens a result "
+                                              "(null when the query log is off).")
 
 
 class AnswerRequest(BaseModel):
@@ -153,6 +155,17 @@ class FeedbackRequest(BaseModel):
 
 class FeedbackResponse(BaseModel):
     ok: Literal[True] = True
+
+
+class ClickRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="search_id of the /v1/search response.")
+    article_id: str = Field(min_length=1, max_length=120, description="The result the shopper opened.")
+
+
+class ClickResponse(BaseModel):
+    recorded: bool = Field(description="False when the search is unknown (not logged, or pruned), already has "
+                                       "its click, or did not return that article.")
 
 
 class Health(BaseModel):

@@ -261,7 +261,14 @@
     document.title = fmt(S.results_for, { query: q }) + " · " + document.title;
     status.textContent = S.searching;
 
-    function render(hits, offline) {
+    /* Tell the API which result was opened (the content-gap report counts searches with none). */
+    function reportClick(searchId, hit) {
+      if (!searchId || !navigator.sendBeacon) return;
+      var body = JSON.stringify({ search_id: searchId, article_id: hit.id });
+      try { navigator.sendBeacon(cfg.api + "/click", new Blob([body], { type: "application/json" })); } catch (e) { /* best effort */ }
+    }
+
+    function render(hits, offline, searchId) {
       results.textContent = "";
       hits.forEach(function (hit) {
         var li = document.createElement("li");
@@ -269,6 +276,10 @@
         a.className = "result-title";
         a.href = pageUrl(hit);
         a.textContent = hit.title;
+        if (searchId) {
+          a.addEventListener("click", function () { reportClick(searchId, hit); });
+          a.addEventListener("auxclick", function () { reportClick(searchId, hit); });
+        }
         if ((hit.lang || hit.locale) && (hit.lang || hit.locale) !== cfg.locale) a.lang = hit.lang || hit.locale;
         li.appendChild(a);
         var labels = document.createElement("span");
@@ -284,8 +295,8 @@
       status.textContent = hits.length ? head + (offline ? " · " + S.offline_search : "") : head + ": " + S.no_results;
     }
 
-    fetchJSON(apiUrl("/search", { q: q, lang: cfg.locale, k: 10 })).then(function (data) {
-      render(data.hits || [], false);
+    fetchJSON(apiUrl("/search", { q: q, lang: cfg.locale, k: 10, track: "true" })).then(function (data) {
+      render(data.hits || [], false, data.search_id);
     }).catch(function () {
       loadIndex().then(function (articles) {
         render(localSearch(articles, q, 10), true);
