@@ -128,8 +128,8 @@ def _split_version() -> str:
 
 def _passage_key(article: Article, version: str) -> str:
     """Everything `passages(article)` reads: equal keys give equal passages."""
-    parts = [version, article.id, article.locale, article.title, list(article.meta.questions), article.body]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    parts = (version, article.id, article.locale, article.title, tuple(article.meta.questions), article.body)
+    return hashlib.sha256(repr(parts).encode("utf-8", "backslashreplace")).hexdigest()[:24]
 
 
 @dataclass
@@ -356,8 +356,8 @@ def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
 
 def _record_key(part: _Part) -> str:
     """Equal keys give equal articles.jsonl lines (the body is covered by the passage key)."""
-    fields = {k: v for k, v in vars(part.rec).items() if k != "body"}
-    return hashlib.sha256(json.dumps([part.pkey, fields], sort_keys=True).encode()).hexdigest()[:24]
+    fields = tuple((k, v) for k, v in vars(part.rec).items() if k != "body")  # str, bool and None: repr is exact
+    return hashlib.sha256(repr((part.pkey, fields)).encode("utf-8", "backslashreplace")).hexdigest()[:24]
 
 
 def _write_articles(path: Path, parts: list[_Part], prev_articles: dict[str, Any], prev: dict[str, Any] | None,
