@@ -469,6 +469,33 @@ def test_deleted_output_file_is_rendered_again(tree: Path, built: tuple[Path, Bu
     assert report.rendered_files == ["de/orders/cancel-order/index.html"]
 
 
+def _tree_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_parallel_build_writes_the_same_files_as_a_serial_one(tree: Path, tmp_path: Path) -> None:
+    from kb.site import parallel
+
+    if parallel.workers_for(100, 2) < 2:
+        pytest.skip("no forked workers here (no 'fork' start method, or other threads running)")
+    # A link only the Markdown renderer finds (not link_targets): the worker that renders it registers the image.
+    (tree / "en/orders/img/a b.png").write_bytes(b"\x89PNG\r\n\x1a\nspace")
+    fees = tree / "en/orders/fees.md"
+    fees.write_text(fees.read_text(encoding="utf-8") + "\n![Spaced](<img/a b.png>)\n", encoding="utf-8")
+    serial, forked = tmp_path / "serial", tmp_path / "forked"
+    one = build_site(Library.load(tree), serial, jobs=1)
+    two = build_site(Library.load(tree), forked, jobs=2)
+    assert (out := _tree_files(forked)) == _tree_files(serial)
+    assert "media/en/orders/img/a b.png" in out
+    assert two.rendered_files == one.rendered_files and two.pages == one.pages and two.warnings == one.warnings
+    # incremental, in parallel: only the changed article's pages
+    fees.write_text(fees.read_text(encoding="utf-8").replace("Nothing else.", "Nothing more."), encoding="utf-8")
+    again = build_site(Library.load(tree), forked, jobs=2)
+    assert sorted(again.rendered_files) == [f"{loc}/orders/fees/index.html" for loc in ("ar", "de", "en", "fr")]
+    build_site(Library.load(tree), serial, jobs=1)
+    assert _tree_files(forked) == _tree_files(serial)
+
+
 def test_base_url_with_path_prefix(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "prefixed"
     base = "https://shop.example/help"

@@ -4,6 +4,9 @@ The output folder keeps a manifest (`.kb-build.json`) of each page's input hash:
 data, its article body and resolved links, and a hash of the templates, static files, site
 code and configuration. A page whose hash is unchanged (and whose file still exists) is not
 rendered again; files of pages that no longer exist are deleted.
+
+Pages are hashed, rendered and written in slices, by forked worker processes when the site
+is large enough (kb.site.parallel); the files are the same as a serial build's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,7 @@ from markupsafe import Markup, escape
 
 from kb.content.library import Library
 from kb.errors import KbError
-from kb.site import i18n
+from kb.site import i18n, parallel
 from kb.site.files import data_files
 from kb.site.pages import Page, Site
 from kb.site.render import render_markdown
@@ -56,9 +60,31 @@ class BuildReport:
                 f"{self.deleted} file(s) removed, {self.files_written} other file(s) written")
 
 
+@dataclass
+class _Job:
+    """What rendering a slice of the pages needs; forked workers inherit it."""
+
+    out: Path
+    site: Site
+    pages: list[Page]
+    site_hash: str
+    old_keys: dict[str, str]
+    force: bool
+    env: Environment
+
+
+@dataclass
+class _Slice:
+    keys: list[str]  # one per page of the slice
+    rendered: list[str]  # files rendered, in page order
+    assets: dict[str, Path]  # media files the rendered bodies link to
+
+
 def build_site(library: Library, out_dir: Path | str, base_url: str | None = None, *,
-               force: bool = False) -> BuildReport:
-    """Render every page of `library` into `out_dir`; only pages whose inputs changed are rendered."""
+               force: bool = False, jobs: int | None = None) -> BuildReport:
+    """Render every page of `library` into `out_dir`; only pages whose inputs changed are rendered.
+
+    `jobs`: worker processes to render with (1: none); None uses every CPU when the site is large."""
     started = time.perf_counter()
     out = Path(out_dir)
     _check_out(out, library.root)
@@ -70,24 +96,25 @@ def build_site(library: Library, out_dir: Path | str, base_url: str | None = Non
     report = BuildReport(out_dir=out, locales=list(library.config.locales), articles=len(library.ids()))
     site_hash = _site_hash(library, base, static)
     old = _load_manifest(out)
-    env = _environment()
 
     pages = site.pages()
-    keys: dict[str, str] = {}
-    for page in pages:
-        key = _page_key(site_hash, page)
-        keys[page.file] = key
-        target = out / page.file
-        if not force and old["pages"].get(page.file) == key and target.is_file():
-            report.skipped += 1
-            continue
-        _write(target, _render(env, site, page).encode("utf-8"))
-        report.rendered += 1
-        report.rendered_files.append(page.file)
+    job = _Job(out, site, pages, site_hash, old["pages"], force, _environment())
+    files: dict[str, bytes] = {}
+
+    def other_files() -> None:  # done while the workers render
+        files.update({name: text.encode("utf-8") for name, text in data_files(site, pages).items()})
+
+    slices = parallel.map_ranges(lambda start, stop: _render_slice(job, start, stop), len(pages),
+                                 parallel.workers_for(len(pages), jobs), meanwhile=other_files)
+    keys = {page.file: key for page, key in zip(pages, (key for part in slices for key in part.keys), strict=True)}
+    for part in slices:
+        report.rendered_files.extend(part.rendered)
+        site.linker.assets.update(part.assets)
+    report.rendered = len(report.rendered_files)
+    report.skipped = len(pages) - report.rendered
     report.pages = len(pages)
     report.warnings = _link_warnings(pages, library.root)
 
-    files: dict[str, bytes] = {name: text.encode("utf-8") for name, text in data_files(site, pages).items()}
     files.update({f"static/{name}": data for name, data in static.items()})
     files.update({site_path.lstrip("/"): src.read_bytes() for site_path, src in site.linker.assets.items()})
     for name, data in files.items():
@@ -110,6 +137,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+\d[\d\s()/.-]{5,}\d")
 
 
+@lru_cache(maxsize=1024)
 def contact_html(text: str) -> Markup:
     """A support channel with its e-mail address or phone number made a link."""
     out, pos = [], 0
@@ -126,10 +154,31 @@ def contact_html(text: str) -> Markup:
 
 
 def _environment() -> Environment:
+    """Templates are read and compiled once per build (no reload checks), before any worker forks."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      auto_reload=False)
     env.filters["contact"] = contact_html
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
     return env
+
+
+def _render_slice(job: _Job, start: int, stop: int) -> _Slice:
+    """Hash pages[start:stop]; render and write those whose inputs changed or whose file is gone."""
+    known = set(job.site.linker.assets)
+    keys: list[str] = []
+    rendered: list[str] = []
+    for page in job.pages[start:stop]:
+        key = _page_key(job.site_hash, page)
+        keys.append(key)
+        target = job.out / page.file
+        if not job.force and job.old_keys.get(page.file) == key and target.is_file():
+            continue
+        _write(target, _render(job.env, job.site, page).encode("utf-8"))
+        rendered.append(page.file)
+    assets = {k: v for k, v in job.site.linker.assets.items() if k not in known}
+    return _Slice(keys, rendered, assets)
 
 
 def _render(env: Environment, site: Site, page: Page) -> str:

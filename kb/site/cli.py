@@ -11,10 +11,12 @@ ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center f
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the site into.")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Public URL of the site (default: base_url in kb.toml).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Render every page, even unchanged ones.")]
+JobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", "-j", min=1, help="Processes to render with (default: every CPU for large sites; 1: no workers).")]
 
 
 def build(content: ContentOpt = Path("content"), out: OutOpt = Path("site"), base_url: BaseUrlOpt = None,
-          force: ForceOpt = False) -> None:
+          force: ForceOpt = False, jobs: JobsOpt = None) -> None:
     """Render the static help center: every locale, every article, search index, sitemaps."""
     from kb.content.library import Library
     from kb.site.build import build_site
@@ -22,7 +24,7 @@ def build(content: ContentOpt = Path("content"), out: OutOpt = Path("site"), bas
     library = Library.load(content)
     for problem in library.problems:
         typer.echo(f"skipped: {problem}", err=True)
-    report = build_site(library, out, base_url=base_url, force=force)
+    report = build_site(library, out, base_url=base_url, force=force, jobs=jobs)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report.summary())
