@@ -28,9 +28,10 @@ from markupsafe import Markup, escape
 from kb.content.library import Library
 from kb.errors import KbError
 from kb.site import i18n, parallel
-from kb.site.files import data_files
-from kb.site.pages import Page, Site
+from kb.site.files import search_indexes, sitemap_files, sitemap_url
+from kb.site.pages import Page, PageSpec, Site
 from kb.site.render import render_markdown
+from kb.site.seo import SitemapUrl
 
 SITE_DIR = Path(__file__).parent
 TEMPLATES = SITE_DIR / "templates"
@@ -66,7 +67,7 @@ class _Job:
 
     out: Path
     site: Site
-    pages: list[Page]
+    plan: list[PageSpec]
     site_hash: str
     old_keys: dict[str, str]
     force: bool
@@ -75,9 +76,14 @@ class _Job:
 
 @dataclass
 class _Slice:
-    keys: list[str]  # one per page of the slice
-    rendered: list[str]  # files rendered, in page order
-    assets: dict[str, Path]  # media files the rendered bodies link to
+    """What the parent needs to know of a slice of pages (one list entry per page, in page order)."""
+
+    files: list[str]
+    keys: list[str]
+    sitemap: list[tuple[str, SitemapUrl | None]]  # page path, its sitemap entry
+    rendered: list[str]  # files rendered
+    dead_links: list[tuple[Path, str]]  # (article file, link target) for links that lead to no page
+    assets: dict[str, Path]  # media files the slice's articles link to
 
 
 def build_site(library: Library, out_dir: Path | str, base_url: str | None = None, *,
@@ -97,24 +103,30 @@ def build_site(library: Library, out_dir: Path | str, base_url: str | None = Non
     site_hash = _site_hash(library, base, static)
     old = _load_manifest(out)
 
-    pages = site.pages()
-    job = _Job(out, site, pages, site_hash, old["pages"], force, _environment())
+    plan = site.plan()
+    job = _Job(out, site, plan, site_hash, old["pages"], force, _environment())
     files: dict[str, bytes] = {}
 
-    def other_files() -> None:  # done while the workers render
-        files.update({name: text.encode("utf-8") for name, text in data_files(site, pages).items()})
+    def search_files() -> None:  # done while the workers render
+        files.update({name: text.encode("utf-8") for name, text in search_indexes(site).items()})
 
-    slices = parallel.map_ranges(lambda start, stop: _render_slice(job, start, stop), len(pages),
-                                 parallel.workers_for(len(pages), jobs), meanwhile=other_files)
-    keys = {page.file: key for page, key in zip(pages, (key for part in slices for key in part.keys), strict=True)}
+    slices = parallel.map_ranges(lambda start, stop: _render_slice(job, start, stop), len(plan),
+                                 parallel.workers_for(len(plan), jobs), meanwhile=search_files)
+    keys: dict[str, str] = {}
+    sitemap: list[tuple[str, SitemapUrl | None]] = []
+    dead_links: list[tuple[Path, str]] = []
     for part in slices:
+        keys.update(zip(part.files, part.keys, strict=True))
+        sitemap += part.sitemap
+        dead_links += part.dead_links
         report.rendered_files.extend(part.rendered)
         site.linker.assets.update(part.assets)
     report.rendered = len(report.rendered_files)
-    report.skipped = len(pages) - report.rendered
-    report.pages = len(pages)
-    report.warnings = _link_warnings(pages, library.root)
+    report.skipped = len(plan) - report.rendered
+    report.pages = len(plan)
+    report.warnings = _link_warnings(dead_links, library.root)
 
+    files.update({name: text.encode("utf-8") for name, text in sitemap_files(site, sitemap).items()})
     files.update({f"static/{name}": data for name, data in static.items()})
     files.update({site_path.lstrip("/"): src.read_bytes() for site_path, src in site.linker.assets.items()})
     for name, data in files.items():
@@ -165,20 +177,26 @@ def _environment() -> Environment:
 
 
 def _render_slice(job: _Job, start: int, stop: int) -> _Slice:
-    """Hash pages[start:stop]; render and write those whose inputs changed or whose file is gone."""
-    known = set(job.site.linker.assets)
-    keys: list[str] = []
-    rendered: list[str] = []
-    for page in job.pages[start:stop]:
+    """Make and hash pages start..stop of the plan; render and write those whose inputs changed or
+    whose file is gone."""
+    site = job.site
+    known = set(site.linker.assets)
+    part = _Slice([], [], [], [], [], {})
+    for spec in job.plan[start:stop]:
+        page = site.page(spec)
         key = _page_key(job.site_hash, page)
-        keys.append(key)
+        part.files.append(page.file)
+        part.keys.append(key)
+        part.sitemap.append((page.rel, sitemap_url(site, page)))
+        if page.article is not None:
+            part.dead_links += [(page.article.path, target) for target, url in page.links.items() if url is None]
         target = job.out / page.file
         if not job.force and job.old_keys.get(page.file) == key and target.is_file():
             continue
-        _write(target, _render(job.env, job.site, page).encode("utf-8"))
-        rendered.append(page.file)
-    assets = {k: v for k, v in job.site.linker.assets.items() if k not in known}
-    return _Slice(keys, rendered, assets)
+        _write(target, _render(job.env, site, page).encode("utf-8"))
+        part.rendered.append(page.file)
+    part.assets = {k: v for k, v in site.linker.assets.items() if k not in known}
+    return part
 
 
 def _render(env: Environment, site: Site, page: Page) -> str:
@@ -196,17 +214,14 @@ def _render(env: Environment, site: Site, page: Page) -> str:
     return env.get_template(page.template).render(context)
 
 
-def _link_warnings(pages: list[Page], root: Path) -> list[str]:
+def _link_warnings(dead_links: list[tuple[Path, str]], root: Path) -> list[str]:
     seen: set[tuple[str, str]] = set()
     out = []
-    for page in pages:
-        if page.article is None:
-            continue
-        for target, url in page.links.items():
-            key = (str(page.article.path), target)
-            if url is None and key not in seen:
-                seen.add(key)
-                out.append(f"{_rel(page.article.path, root)}: link to {target!r} leads to no page; shown as text")
+    for path, target in dead_links:
+        key = (str(path), target)
+        if key not in seen:
+            seen.add(key)
+            out.append(f"{_rel(path, root)}: link to {target!r} leads to no page; shown as text")
     return out
 
 

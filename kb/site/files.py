@@ -28,24 +28,35 @@ def search_index(site: Site, locale: str) -> str:
     return json.dumps({"locale": locale, "articles": items}, ensure_ascii=False, separators=(",", ":"))
 
 
-def data_files(site: Site, pages: list[Page]) -> dict[str, str]:
-    """Output file (relative to the site folder) -> text, for everything that is not a page."""
+def search_indexes(site: Site) -> dict[str, str]:
+    return {f"{locale}/search-index.json": search_index(site, locale) for locale in site.config.locales}
+
+
+def sitemap_url(site: Site, page: Page) -> seo.SitemapUrl | None:
+    """The page's sitemap entry: only indexable pages at their own (canonical) URL have one."""
+    data = page.data
+    if data.get("robots"):
+        return None
+    if data.get("canonical") != site.routes.absolute(site.routes.path(page.rel)):
+        return None  # fallback pages point elsewhere; only a page's own URL goes in
+    lastmod = data["article"]["updated_iso"] if "article" in data else None
+    return seo.SitemapUrl(data["canonical"], lastmod, data["alternates"])
+
+
+def sitemap_files(site: Site, urls: list[tuple[str, seo.SitemapUrl | None]]) -> dict[str, str]:
+    """Per-locale sitemaps, the sitemap index and robots.txt from each page's (path, sitemap entry)."""
     routes = site.routes
     locales = site.config.locales
     out: dict[str, str] = {}
     for locale in locales:
-        out[f"{locale}/search-index.json"] = search_index(site, locale)
-        urls = []
-        for page in pages:
-            data = page.data
-            if not page.rel.startswith(f"/{locale}/") or data.get("robots"):
-                continue
-            if data.get("canonical") != routes.absolute(routes.path(page.rel)):
-                continue  # fallback pages point elsewhere; only a page's own URL goes in
-            lastmod = data["article"]["updated_iso"] if "article" in data else None
-            urls.append(seo.SitemapUrl(data["canonical"], lastmod, data["alternates"]))
-        out[f"{locale}/sitemap.xml"] = seo.sitemap(urls)
+        prefix = f"/{locale}/"
+        out[f"{locale}/sitemap.xml"] = seo.sitemap([url for rel, url in urls if url is not None and rel.startswith(prefix)])
     index_url = routes.absolute(routes.path("/sitemap.xml"))
     out["sitemap.xml"] = seo.sitemap_index([routes.absolute(routes.path(f"/{loc}/sitemap.xml")) for loc in locales])
     out["robots.txt"] = seo.robots(index_url, routes.prefix, locales)
     return out
+
+
+def data_files(site: Site, pages: list[Page]) -> dict[str, str]:
+    """Output file (relative to the site folder) -> text, for everything that is not a page."""
+    return {**search_indexes(site), **sitemap_files(site, [(page.rel, sitemap_url(site, page)) for page in pages])}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from babel.dates import format_date, get_timezone, get_timezone_name
 
@@ -44,6 +44,15 @@ class Page:
         return Routes.file_for(self.rel)
 
 
+class PageSpec(NamedTuple):
+    """Which page: kind ('root', 'not_found', 'home', 'search', 'category', 'article'), locale, and the
+    category key or article id. Cheap to list; `Site.page` makes the page itself."""
+
+    kind: str
+    locale: str = ""
+    name: str = ""
+
+
 @dataclass
 class Entry:
     """One article as listed in `locale`: the version shown there and its flags."""
@@ -66,6 +75,7 @@ class Site:
         self.linker = Linker(library, self.routes, self.category_of)
         self._entries: dict[str, list[Entry]] = {}
         self._categories: dict[str, list[tuple[str, list[Entry]]]] = {}
+        self._entry_by_id: dict[str, dict[str, Entry]] = {}
         self._chrome: dict[str, dict[str, Any]] = {}  # per locale: what every page of it shares
         self._listings: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (locale, category) -> listings
         reserved = RESERVED & set(self.category_of.values())
@@ -105,16 +115,37 @@ class Site:
     # -- pages -------------------------------------------------------------------------------
     def pages(self) -> list[Page]:
         """Every page, each at its own path."""
-        pages = [self.root_page(), self.not_found_page()]
+        return [self.page(spec) for spec in self.plan()]
+
+    def plan(self) -> list[PageSpec]:
+        """Every page, in build order, not made yet."""
+        specs = [PageSpec("root"), PageSpec("not_found")]
         for locale in self.config.locales:
-            categories = self.categories(locale)
-            pages.append(self.home_page(locale, categories))
-            pages.append(self.search_page(locale, categories))
-            for key, items in categories:
-                pages.append(self.category_page(locale, key, items))
-            for entry in self.entries(locale):
-                pages.append(self.article_page(locale, entry))
-        return pages
+            specs += [PageSpec("home", locale), PageSpec("search", locale)]
+            specs += [PageSpec("category", locale, key) for key, _items in self.categories(locale)]
+            specs += [PageSpec("article", locale, entry.id) for entry in self.entries(locale)]
+        return specs
+
+    def page(self, spec: PageSpec) -> Page:
+        kind, locale, name = spec
+        if kind == "article":
+            return self.article_page(locale, self._entry(locale, name))
+        if kind == "category":
+            return self.category_page(locale, name, self._category_entries(locale, name))
+        if kind == "home":
+            return self.home_page(locale, self.categories(locale))
+        if kind == "search":
+            return self.search_page(locale, self.categories(locale))
+        if kind == "root":
+            return self.root_page()
+        if kind == "not_found":
+            return self.not_found_page()
+        raise ValueError(f"unknown page kind {kind!r}")
+
+    def _entry(self, locale: str, article_id: str) -> Entry:
+        if locale not in self._entry_by_id:
+            self._entry_by_id[locale] = {entry.id: entry for entry in self.entries(locale)}
+        return self._entry_by_id[locale][article_id]
 
     def chrome(self, locale: str, title: str, switch: list[dict[str, Any]]) -> dict[str, Any]:
         """What every page of a locale shows: strings, direction, search box, support, switcher.

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -67,6 +66,8 @@ def map_ranges(task: Callable[[int, int], T], items: int, workers: int,
         if meanwhile is not None:
             meanwhile()
         return [task(start, stop) for start, stop in ranges(items, 1)]
+    from concurrent.futures import ProcessPoolExecutor  # only a parallel build pays for this import
+
     _task = task
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:

@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from kb.content.article import Article
 from kb.content.sections import Section, split_sections
 from kb.site.render import plain_text
+
+
+def escape(text: str) -> str:
+    """XML character data: '&', '<' and '>' escaped (as xml.sax.saxutils.escape, without its slow import)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
+def quoteattr(text: str) -> str:
+    """An XML attribute value with its quotes (as xml.sax.saxutils.quoteattr)."""
+    text = escape(text).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' not in text:
+        return f'"{text}"'
+    if "'" not in text:
+        return f"'{text}'"
+    return '"{}"'.format(text.replace('"', "&quot;"))
 
 
 def _dump(data: dict[str, Any]) -> str:
