@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -404,11 +405,17 @@ def _prefix_match(typed: list[str], text: str) -> bool:
     return all(w in words for w in whole) and any(word.startswith(last) for word in words)
 
 
+@lru_cache(maxsize=100_000)
+def _word_stems(word: str, locale: str) -> frozenset[str]:
+    """The stems of one word of a snippet (cached: the same words come back query after query)."""
+    return frozenset(tokenize(word, locale))
+
+
 def _snippet(text: str, query: str, locale: str) -> tuple[str, str]:
     """(plain snippet, HTML snippet with <mark> around words that share a stem with the query)."""
     text = " ".join(text.split())
     terms = set(tokenize(query, locale))
-    marks = [m for m in _WORD.finditer(text) if terms and set(tokenize(m.group(0), locale)) & terms]
+    marks = [m for m in _WORD.finditer(text) if terms and _word_stems(m.group(0), locale) & terms]
     start = 0
     if len(text) > SNIPPET_CHARS and marks:
         start = max(0, marks[0].start() - 60)
