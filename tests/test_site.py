@@ -496,6 +496,28 @@ def test_parallel_build_writes_the_same_files_as_a_serial_one(tree: Path, tmp_pa
     assert _tree_files(forked) == _tree_files(serial)
 
 
+INLINE_CASES = [
+    "plain text only", "a  \nbreak", "`code` and \\`escaped\\`", "\\*not em\\*", "*em* __strong__ _u_",
+    "[link](x.md) ![img](i.png) [ref][r] [short]\n\n[r]: y.md", "<https://a.example> <a@b.example>",
+    "<b>raw</b> &amp; &#169; &copy; AT&T", "# Head *x*\n\n- item\n- *item*\n\n| a | b |\n|---|---|\n| `c` | d_e |",
+    "```\n*not* [inline]\n```\n\n    indented *code*", "{: #x } text", "> quote with [link](a.md)", "[TOC]\n\n## A\n\n## B",
+]
+
+
+def test_fast_inline_pass_gives_the_stock_html() -> None:
+    from kb.site import fastinline
+    from kb.site.render import new_markdown
+
+    fast, stock = new_markdown("Link"), new_markdown("Link", fast=False)
+    assert isinstance(fast.treeprocessors["inline"], fastinline.FastInlineProcessor)
+    bodies = INLINE_CASES + [a.body for a in Library.load(REPO / "content").articles]
+    for body in bodies:
+        fast.reset()
+        stock.reset()
+        assert fast.convert(body) == stock.convert(body), body
+        assert fast.toc_tokens == stock.toc_tokens
+
+
 def test_base_url_with_path_prefix(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "prefixed"
     base = "https://shop.example/help"

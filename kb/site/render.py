@@ -14,6 +14,7 @@ import nh3
 
 from kb.content.sections import slugify
 from kb.search.passages import plain
+from kb.site import fastinline
 
 EXTENSIONS = ["tables", "fenced_code", "toc", "attr_list"]
 
@@ -62,6 +63,16 @@ def _slugify(value: str, _sep: str) -> str:
     return slugify(value)
 
 
+def new_markdown(anchor_title: str, fast: bool = True) -> markdown.Markdown:
+    """A Markdown converter with the site's extensions; `fast`: with the quicker inline pass (same HTML)."""
+    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs={"toc": {
+        "slugify": _slugify, "permalink": "#", "permalink_class": "anchor", "permalink_title": anchor_title,
+    }})
+    if fast:
+        fastinline.install(md)
+    return md
+
+
 def _markdown(anchor_title: str) -> markdown.Markdown:
     """A Markdown converter for `anchor_title`, built once per thread and reset before each use."""
     cache: dict[str, markdown.Markdown] | None = getattr(_local, "converters", None)
@@ -69,9 +80,7 @@ def _markdown(anchor_title: str) -> markdown.Markdown:
         cache = _local.converters = {}
     md = cache.get(anchor_title)
     if md is None:
-        md = cache[anchor_title] = markdown.Markdown(extensions=EXTENSIONS, extension_configs={"toc": {
-            "slugify": _slugify, "permalink": "#", "permalink_class": "anchor", "permalink_title": anchor_title,
-        }})
+        md = cache[anchor_title] = new_markdown(anchor_title)
     else:
         md.reset()
     return md
@@ -113,9 +122,10 @@ def _flatten(tokens: list[dict]) -> list[dict]:
 
 # Every URL an article body may contain, found without rendering: used to hash a page's inputs.
 _URLS = re.compile(
-    r"\]\(\s*<?([^)\s>]+)"  # inline links and images
+    r"(?=[\]\[ hs])"  # (a quick look at the first character: any match starts with one of these)
+    r"(?:\]\(\s*<?([^)\s>]+)"  # inline links and images
     r"|^[ ]{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)"  # reference definitions
-    r"|(?:href|src)\s*=\s*[\"']?([^\"'\s>]+)",  # raw HTML
+    r"|(?:href|src)\s*=\s*[\"']?([^\"'\s>]+))",  # raw HTML
     re.MULTILINE | re.IGNORECASE,
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from kb.content.article import Article
@@ -18,6 +19,7 @@ from kb.content.library import Library
 from kb.content.sections import anchors
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_quote = lru_cache(maxsize=4096)(quote)  # category names: quoted again for every link otherwise
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif", ".pdf"}
 
 
@@ -38,10 +40,10 @@ class Routes:
         return self.path(f"/{locale}/")
 
     def category(self, locale: str, category: str) -> str:
-        return self.path(f"/{locale}/{quote(category)}/")
+        return self.path(f"/{locale}/{_quote(category)}/")
 
     def article(self, locale: str, category: str, article_id: str) -> str:
-        return self.path(f"/{locale}/{quote(category)}/{article_id}/")
+        return self.path(f"/{locale}/{_quote(category)}/{article_id}/")
 
     def search(self, locale: str) -> str:
         return self.path(f"/{locale}/search/")
