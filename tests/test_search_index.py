@@ -265,3 +265,58 @@ def test_ivf_reuses_the_trained_quantizer_and_the_lists_of_unchanged_rows(tmp_pa
     got = faiss.read_index(str(after / "dense.faiss"))
     assert np.array_equal(faiss.serialize_index(got), faiss.serialize_index(expected))
     assert Engine(data).search("BLIK code", lang="en").hits[0].id == "pay-with-blik"
+
+
+def test_bm25_built_from_tokens_scores_as_bm25s_does() -> None:
+    import bm25s
+
+    from kb.search.lexical import build_model, join_tokens, tokenize
+
+    texts = ["Cancel an order before it ships", "", "Track the parcel: parcel number, parcel link",
+             "Refunds go back to the card", "the the the", "Order order ORDER cancel"]
+    tokens = join_tokens([(texts, "en")])
+    ours = build_model(tokens)
+    ref = bm25s.BM25()
+    ref.index([tokenize(t, "en") or ["_"] for t in texts], show_progress=False)
+    assert ours.vocab_dict.keys() == ref.vocab_dict.keys() and ours.scores["num_docs"] == ref.scores["num_docs"]
+    for token, i in ours.vocab_dict.items():
+        if token == "":
+            continue
+        j = ref.vocab_dict[token]
+        a = slice(ours.scores["indptr"][i], ours.scores["indptr"][i + 1])
+        b = slice(ref.scores["indptr"][j], ref.scores["indptr"][j + 1])
+        assert ours.scores["indices"][a].tolist() == ref.scores["indices"][b].tolist()
+        assert ours.scores["data"][a].tobytes() == ref.scores["data"][b].tobytes()  # bit for bit
+    for key in ("data", "indices", "indptr"):
+        assert ours.scores[key].dtype == ref.scores[key].dtype
+    # pieced from saved slices and fresh texts: the same tokens, vocabulary order included
+    first = join_tokens([(texts[:3], "en")])
+    pieced = join_tokens([first, (texts[3:], "en")])
+    assert pieced.vocab == tokens.vocab
+    assert pieced.ids.tolist() == tokens.ids.tolist() and pieced.offsets.tolist() == tokens.offsets.tolist()
+
+
+def test_the_edited_locale_reuses_the_saved_tokens_of_unchanged_articles(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.lexical as lexical_mod
+
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), data, emb)
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    path.write_text(path.read_text().replace("two minutes", "120 seconds"))
+    tokenized: list[str] = []
+    original = lexical_mod.tokenize
+
+    def counting(text: str, locale: str) -> list[str]:
+        tokenized.append(text)
+        return original(text, locale)
+
+    monkeypatch.setattr(lexical_mod, "tokenize", counting)
+    build_index(Library.load(content), data, emb)
+    edited = Library.load(content).get("pay-with-blik", "en")
+    assert edited is not None
+    from kb.search.passages import passages
+
+    assert sorted(tokenized) == sorted(p.embed_text for p in passages(edited))  # only the edited article

@@ -33,7 +33,16 @@ from kb.content.library import Library
 from kb.errors import KbError
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
-from kb.search.lexical import Lexical, build_model, lexical_version, link_model, save_model
+from kb.search.lexical import (
+    Lexical,
+    Tokens,
+    build_model,
+    join_tokens,
+    lexical_version,
+    link_model,
+    load_tokens,
+    save_model,
+)
 from kb.search.passages import Passage, passages
 
 FORMAT = 1
@@ -210,6 +219,7 @@ def build_index(
                 "format": FORMAT, "embedder": embedder.name, "embedder_version": embedder.version,
                 "dim": embedder.dim, "index_type": index_type, "created": time.time(),
                 "passages": total, "articles": manifest_articles, "split_version": version, "lexical": lexical,
+                "lexical_version": lexical_version(),
                 "source_locale": library.config.source_locale, "locales": library.config.locales,
                 "name": library.config.name, "config": library.config.model_dump(mode="json"),
             }
@@ -393,41 +403,70 @@ def _write_articles(path: Path, parts: list[_Part], prev_articles: dict[str, Any
 def _build_lexical(directory: Path, parts: list[_Part], prev: dict[str, Any] | None,
                    manifest_articles: dict[str, dict[str, Any]]) -> dict[str, str]:
     """One BM25 model per locale. A locale whose articles all kept their passages (same keys, same
-    order) hard-links the previous model; the others are built. Returns each locale's key."""
+    order) hard-links the previous model; the others are built from tokens: those the previous
+    generation saved for the passages it shares with this one, the rest tokenized now. Returns
+    each locale's key."""
     version = lexical_version()
     by_locale: dict[str, list[_Part]] = {}
     for part in parts:
         by_locale.setdefault(part.rec.locale, []).append(part)
     prev_keys: dict[str, str] = prev["lexical"] if prev else {}
+    same_tokens = prev is not None and prev.get("lexical_version") == version
     keys: dict[str, str] = {}
+    for locale in sorted(by_locale):
+        group = by_locale[locale]
+        spans = [manifest_articles[f"{p.rec.locale}/{p.rec.id}"] for p in group]
+        rows = np.concatenate([np.arange(s["start"], s["end"], dtype=np.int64) for s in spans])
+        if not len(rows):
+            continue
+        key = hashlib.sha256("\x1e".join([version, *(p.pkey for p in group)]).encode()).hexdigest()[:24]
+        keys[locale] = key
+        if prev is not None and prev_keys.get(locale) == key and (prev["path"] / f"bm25-{locale}").is_dir():
+            link_model(prev["path"], directory, locale, rows)
+            continue
+        saved = load_tokens(prev["path"], locale) if prev is not None and same_tokens else None
+        tokens = join_tokens(_token_pieces(group, locale, saved, prev))
+        save_model(directory, locale, build_model(tokens), rows, tokens)
+    return keys
+
+
+def _token_pieces(group: list[_Part], locale: str, saved: tuple[Tokens, np.ndarray] | None,
+                  prev: dict[str, Any] | None) -> list[Tokens | tuple[list[str], str]]:
+    """The passages of one locale's articles in order: a slice of the previous generation's saved
+    tokens for an article whose passages are reused, else its texts (read back when needed)."""
+    position: np.ndarray | None = None  # previous passage row -> its place in the saved tokens
+    if saved is not None:
+        position = np.full(len(prev["vectors"]) if prev else 0, -1, dtype=np.int64)
+        if len(saved[1]) and (saved[1].min() < 0 or saved[1].max() >= len(position)):
+            position = None
+        else:
+            position[saved[1]] = np.arange(len(saved[1]))
+    pieces: list[Tokens | tuple[list[str], str]] = []
     old_fd: int | None = None
     try:
-        for locale in sorted(by_locale):
-            group = by_locale[locale]
-            spans = [manifest_articles[f"{p.rec.locale}/{p.rec.id}"] for p in group]
-            rows = np.concatenate([np.arange(s["start"], s["end"], dtype=np.int64) for s in spans])
-            if not len(rows):
+        for part in group:
+            if part.items is not None:
+                pieces.append(([p.embed_text for p in part.items], locale))
                 continue
-            key = hashlib.sha256("\x1e".join([version, *(p.pkey for p in group)]).encode()).hexdigest()[:24]
-            keys[locale] = key
-            if prev is not None and prev_keys.get(locale) == key and (prev["path"] / f"bm25-{locale}").is_dir():
-                link_model(prev["path"], directory, locale, rows)
-                continue
-            texts: list[str] = []
-            for part in group:
-                if part.items is not None:
-                    texts.extend(p.embed_text for p in part.items)
+            assert prev is not None and part.old is not None
+            lo, hi = part.old["start"], part.old["end"]
+            if saved is not None and position is not None:
+                where = position[lo:hi]
+                if len(where) == hi - lo and (hi == lo or (where[0] >= 0 and np.array_equal(
+                        where, np.arange(where[0], where[0] + hi - lo)))):
+                    first = int(where[0]) if hi > lo else 0
+                    tokens = saved[0]
+                    pieces.append(Tokens(tokens.vocab, tokens.ids, tokens.offsets[first : first + hi - lo + 1]))
                     continue
-                assert prev is not None and part.old is not None
-                if old_fd is None:
-                    old_fd = os.open(prev["path"] / "passages.jsonl", os.O_RDONLY)
-                lo, hi = part.old["bytes"]
-                texts.extend(json.loads(line)["embed_text"] for line in os.pread(old_fd, hi - lo, lo).splitlines())
-            save_model(directory, locale, build_model(texts, locale), rows)
+            if old_fd is None:
+                old_fd = os.open(prev["path"] / "passages.jsonl", os.O_RDONLY)
+            blo, bhi = part.old["bytes"]
+            lines = os.pread(old_fd, bhi - blo, blo).splitlines()
+            pieces.append(([json.loads(line)["embed_text"] for line in lines], locale))
     finally:
         if old_fd is not None:
             os.close(old_fd)
-    return keys
+    return pieces
 
 
 def _faiss_index(vectors: np.ndarray, ann_threshold: int, directory: Path | None = None,
@@ -506,6 +545,7 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
         return None
     return {"articles": manifest["articles"], "vectors": vectors, "path": gen,
             "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {}),
+            "lexical_version": manifest.get("lexical_version"),
             "index_type": manifest.get("index_type", "")}
 
 
@@ -518,8 +558,10 @@ def _write_jsonl(path: Path, rows: Any) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
+    """Flush every file written for the new generation; one hard-linked from the previous
+    generation (more than one link) was flushed when that was written."""
     for child in path.rglob("*"):
-        if child.is_file():
+        if child.is_file() and child.stat().st_nlink == 1:
             with open(child, "rb") as fh:
                 os.fsync(fh.fileno())
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,17 +71,116 @@ def lexical_version() -> str:
     return hashlib.sha256(b"\x1e".join(parts)).hexdigest()[:16]
 
 
-def build_model(texts: list[str], locale: str) -> bm25s.BM25:
-    """BM25 over the texts of one locale (an empty text is indexed as '_')."""
+@dataclass
+class Tokens:
+    """Tokenized passages of one locale: `ids[offsets[i]:offsets[i + 1]]` are passage i's tokens,
+    as indexes into `vocab` (ordered by first appearance)."""
+
+    vocab: list[str]
+    ids: np.ndarray  # int32
+    offsets: np.ndarray  # int64, one more than there are passages
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def join_tokens(pieces: list[Tokens | tuple[list[str], str]]) -> Tokens:
+    """Concatenate passages: each piece is saved Tokens (a slice, with its vocabulary) or texts to
+    tokenize now in a locale. Equal passages give equal Tokens however they were pieced."""
+    index: dict[str, int] = {}  # token -> its number here (before renumbering)
+    arrays: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    known: dict[int, np.ndarray] = {}  # id(vocab list) -> its ids in `strings`
+    for piece in pieces:
+        if isinstance(piece, Tokens):
+            remap = known.get(id(piece.vocab))
+            if remap is None:
+                remap = np.fromiter((index.setdefault(t, len(index)) for t in piece.vocab), np.int64, len(piece.vocab))
+                known[id(piece.vocab)] = remap
+            lo, hi = int(piece.offsets[0]), int(piece.offsets[-1])
+            arrays.append(remap[np.asarray(piece.ids[lo:hi], dtype=np.int64)])
+            lengths.append(np.diff(np.asarray(piece.offsets, dtype=np.int64)))
+        else:
+            texts, locale = piece
+            docs = [tokenize(text, locale) or ["_"] for text in texts]
+            flat = [index.setdefault(t, len(index)) for doc in docs for t in doc]
+            arrays.append(np.array(flat, dtype=np.int64))
+            lengths.append(np.array([len(doc) for doc in docs], dtype=np.int64))
+    strings = list(index)
+    ids = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
+    offsets = np.zeros(sum(len(n) for n in lengths) + 1, dtype=np.int64)
+    if lengths:
+        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    # renumber by first appearance, so the vocabulary does not depend on how it was pieced
+    used, first = np.unique(ids, return_index=True)
+    order = used[np.argsort(first, kind="stable")]
+    renumber = np.zeros(len(strings), dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    return Tokens([strings[i] for i in order], renumber[ids].astype(np.int32), offsets)
+
+
+def build_model(tokens: Tokens) -> bm25s.BM25:
+    """The model `bm25s.BM25().index(token lists)` builds (the same scores, bit for bit), with the
+    vocabulary numbered as in `tokens` instead of in set order, computed with whole-array numpy."""
     model = bm25s.BM25()
-    model.index([tokenize(text, locale) or ["_"] for text in texts], show_progress=False)
+    n_docs, n_vocab = len(tokens), len(tokens.vocab)
+    doc_len = np.diff(tokens.offsets)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), doc_len)
+    # one entry per (token, passage) pair, sorted by token then passage: the CSC order
+    pairs, tf = np.unique(tokens.ids.astype(np.int64) * max(n_docs, 1) + doc_of, return_counts=True)
+    cols, rows = pairs // max(n_docs, 1), pairs % max(n_docs, 1)
+    df = np.bincount(cols, minlength=n_vocab)
+    idf = np.zeros(n_vocab, dtype=model.dtype)
+    for token, count in enumerate(df.tolist()):  # math.log per token, as bm25s does
+        if count:
+            idf[token] = math.log(1 + (n_docs - count + 0.5) / (count + 0.5))
+    avg = np.float64(doc_len.mean()) if n_docs else np.float64("nan")
+    l_d = doc_len[rows].astype(np.float64)
+    tf64 = tf.astype(model.dtype).astype(np.float64)
+    tfc = tf64 / (model.k1 * ((1 - model.b) + model.b * l_d / avg) + tf64)
+    data = (idf[cols].astype(np.float64) * tfc).astype(model.dtype)
+    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    model.scores = {"data": data, "indices": rows.astype(model.int_dtype), "indptr": indptr, "num_docs": n_docs}
+    model.vocab_dict = {token: i for i, token in enumerate(tokens.vocab)}
+    if "" not in model.vocab_dict:
+        model.vocab_dict[""] = n_vocab
+    model.nonoccurrence_array = None
+    model.unique_token_ids_set = set(model.vocab_dict.values())
     return model
 
 
-def save_model(directory: Path, locale: str, model: bm25s.BM25, rows: np.ndarray) -> None:
+def save_model(directory: Path, locale: str, model: bm25s.BM25, rows: np.ndarray, tokens: Tokens) -> None:
+    """The model, its passage rows and its tokens (which the next build reuses)."""
     sub = directory / f"bm25-{locale}"
     model.save(str(sub), show_progress=False)
     np.save(sub / "rows.npy", rows)
+    np.save(sub / "tokens.npy", tokens.ids)
+    np.save(sub / "offsets.npy", tokens.offsets)
+
+
+def load_tokens(generation: Path, locale: str) -> tuple[Tokens, np.ndarray] | None:
+    """The saved tokens of `locale` (memory-mapped) and its passage rows, or None without them."""
+    sub = generation / f"bm25-{locale}"
+    try:
+        with open(sub / "vocab.index.json", encoding="utf-8") as fh:
+            vocab_dict = json.load(fh)
+        ids = np.load(sub / "tokens.npy", mmap_mode="r")
+        offsets = np.load(sub / "offsets.npy")
+        rows = np.load(sub / "rows.npy")
+    except (OSError, ValueError):
+        return None
+    vocab = [""] * len(vocab_dict)
+    for token, i in vocab_dict.items():
+        if not 0 <= i < len(vocab):
+            return None
+        vocab[i] = token
+    if vocab and vocab[-1] == "":
+        vocab.pop()
+    if (len(offsets) != len(rows) + 1 or int(offsets[-1]) != len(ids)
+            or (len(ids) and int(np.max(ids)) >= len(vocab))):
+        return None
+    return Tokens(vocab, ids, offsets), rows
 
 
 def link_model(previous: Path, directory: Path, locale: str, rows: np.ndarray) -> None:
@@ -95,20 +197,24 @@ def link_model(previous: Path, directory: Path, locale: str, rows: np.ndarray) -
 class Lexical:
     """One BM25 index per locale over passage rows of the dense index."""
 
-    def __init__(self, models: dict[str, tuple[bm25s.BM25, np.ndarray]]) -> None:
+    def __init__(self, models: dict[str, tuple[bm25s.BM25, np.ndarray]],
+                 tokens: dict[str, Tokens] | None = None) -> None:
         self._models = models  # locale -> (bm25, passage rows)
+        self._tokens = tokens or {}  # locale -> its passages' tokens, when built here
 
     @classmethod
     def build(cls, texts: list[str], locales: list[str]) -> Lexical:
         models: dict[str, tuple[bm25s.BM25, np.ndarray]] = {}
+        tokens: dict[str, Tokens] = {}
         for locale in sorted(set(locales)):
             rows = np.array([i for i, loc in enumerate(locales) if loc == locale], dtype=np.int64)
-            models[locale] = (build_model([texts[i] for i in rows], locale), rows)
-        return cls(models)
+            tokens[locale] = join_tokens([([texts[i] for i in rows], locale)])
+            models[locale] = (build_model(tokens[locale]), rows)
+        return cls(models, tokens)
 
     def save(self, directory: Path) -> None:
         for locale, (model, rows) in self._models.items():
-            save_model(directory, locale, model, rows)
+            save_model(directory, locale, model, rows, self._tokens[locale])
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
