@@ -444,3 +444,102 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str | None, words: 
     assert "kb.toml" in str(info.value)
     assert words in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# -- the parse cache (Library.load with cache_dir, used by kb index) --------------------------------
+def _same_library(a: Library, b: Library) -> None:
+    assert len(a.articles) == len(b.articles)
+    for x, y in zip(a.articles, b.articles, strict=True):
+        assert x == y and x.path == y.path and x.meta.model_fields_set == y.meta.model_fields_set
+        assert a.hash_of(x) == b.hash_of(y) == x.hash
+    assert [str(p) for p in a.problems] == [str(p) for p in b.problems]
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.content import parsecache
+
+    monkeypatch.setattr(parsecache, "RACY_NS", 0)  # files written by the test count as settled
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    import kb.content.library as library_mod
+
+    reads: list[Path] = []
+    original = library_mod.load_article
+
+    def counting(path: Path, *args: object, **kwargs: object) -> object:
+        reads.append(path)
+        return original(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library_mod, "load_article", counting)
+    return reads
+
+
+def test_parse_cache_gives_the_same_library_without_reading_files(center: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  no_racy_window: None) -> None:
+    (center / "en" / "orders" / "broken.md").write_text("---\nid: Bad Id\n---\nbody\n")
+    plain = Library.load(center)
+    assert plain.problems
+    _same_library(plain, Library.load(center, cache_dir=tmp_path / "cache"))
+    reads = _count_reads(monkeypatch)
+    _same_library(plain, Library.load(center, cache_dir=tmp_path / "cache"))
+    assert [p.name for p in reads] == ["broken.md"]  # a file with a problem is read (and reported) every time
+
+
+def test_parse_cache_rereads_a_changed_file(center: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            no_racy_window: None) -> None:
+    import os
+
+    Library.load(center, cache_dir=tmp_path / "cache")
+    path = center / "en" / "orders" / "cancel-order.md"
+    before = path.stat()
+    text = path.read_text()
+    path.write_text(text.replace("free", "FREE"))  # same size; mtime put back: only ctime tells
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    reads = _count_reads(monkeypatch)
+    library = Library.load(center, cache_dir=tmp_path / "cache")
+    assert reads == [path]
+    assert "Cancelling is FREE." in (library.get("cancel-order", "en") or pytest.fail()).body
+    _same_library(Library.load(center), library)
+
+
+def test_parse_cache_does_not_keep_a_file_modified_just_now(center: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    Library.load(center, cache_dir=tmp_path / "cache")  # every file was written a moment ago
+    count = len(Library.load(center).articles)
+    reads = _count_reads(monkeypatch)
+    Library.load(center, cache_dir=tmp_path / "cache")
+    assert len(reads) == count
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "version", "empty"])
+def test_parse_cache_ignores_a_corrupt_or_foreign_cache(center: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        no_racy_window: None, damage: str) -> None:
+    from kb.content.parsecache import MAGIC
+
+    cache = tmp_path / "cache"
+    Library.load(center, cache_dir=cache)
+    files = sorted(cache.rglob("*.cache"))
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        if damage == "flip":
+            data = data[:-20] + bytes([data[-20] ^ 0x01]) + data[-19:]
+        elif damage == "truncate":
+            data = data[: len(data) // 2]
+        elif damage == "garbage":
+            data = MAGIC + b"\x00\xff" * 50
+        elif damage == "version":
+            data = MAGIC + b"0123456789abcdef" + data[len(MAGIC) + 16 :]
+        else:
+            data = b""
+        path.write_bytes(data)
+    plain = Library.load(center)
+    reads = _count_reads(monkeypatch)
+    _same_library(plain, Library.load(center, cache_dir=cache))
+    assert len(reads) == len(plain.articles)  # nothing taken from the damaged cache
+    reads.clear()
+    Library.load(center, cache_dir=cache)  # rewritten whole by the load that ignored it
+    assert reads == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from kb.content.fastmatter import parse_fast
 from kb.content.frontmatter import FrontMatterError
 from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
 from kb.content.nesting import MAX_NESTING, nesting_depth
+from kb.content.parsecache import ParseCache, stat_key
 from kb.content.problems import Problem
 
 MAX_ARTICLE_BYTES = 1_000_000
@@ -40,12 +42,16 @@ class Library:
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, root: Path | str) -> Library:
-        """Load `root/kb.toml` and every `root/<locale>/**/*.md`; bad files become problems."""
+    def load(cls, root: Path | str, cache_dir: Path | None = None) -> Library:
+        """Load `root/kb.toml` and every `root/<locale>/**/*.md`; bad files become problems.
+
+        With `cache_dir`, a file whose stat matches the parse cache there is taken from it instead
+        of being read and parsed again (see kb/content/parsecache.py); the cache is updated."""
         root = Path(root)
         config = load_config(root)
         articles: list[Article] = []
         problems: list[Problem] = []
+        hashes: list[tuple[Article, str]] = []
         for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(locale_dir.rglob("*.md"))
             try:
@@ -62,11 +68,18 @@ class Library:
                         f"locale {locale!r} is not enabled in kb.toml",
                         f"add {locale!r} to 'locales' in kb.toml, or move the file"))
                 continue
-            for path in files:
-                article = load_article(path, locale, root, problems)
-                if article is not None:
-                    articles.append(article)
-        return cls(root=root, config=config, articles=articles, problems=problems)
+            if cache_dir is None:
+                for path in files:
+                    article = load_article(path, locale, root, problems)
+                    if article is not None:
+                        articles.append(article)
+                continue
+            _load_cached(files, locale_dir, locale, root, ParseCache(cache_dir, root, locale_dir.name),
+                         articles, problems, hashes)
+        library = cls(root=root, config=config, articles=articles, problems=problems)
+        for article, digest in hashes:
+            library._hashes[id(article)] = (article, digest)
+        return library
 
     # -- lookup ----------------------------------------------------------------------------
     @property
@@ -150,6 +163,33 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, cache: ParseCache,
+                 articles: list[Article], problems: list[Problem], hashes: list[tuple[Article, str]]) -> None:
+    """Load the files of one locale folder through its parse cache, then save the cache."""
+    now = time.time_ns()
+    prefix = len(str(locale_dir)) + 1
+    for path in files:
+        rel = str(path)[prefix:]  # relative to locale_dir, which every path starts with
+        try:
+            key = stat_key(path.stat())  # before reading: a later change gives another stat
+        except OSError:
+            key = None
+        hit = cache.get(rel, key, path, locale) if key is not None else None
+        if hit is not None:
+            articles.append(hit[0])
+            hashes.append(hit)
+            continue
+        article = load_article(path, locale, root, problems)
+        if article is None:
+            continue
+        articles.append(article)
+        digest = article.hash
+        hashes.append((article, digest))
+        if key is not None:
+            cache.put(rel, key, article, digest, now)
+    cache.save()
 
 
 def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -> Article | None:

@@ -23,7 +23,7 @@ def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
     from kb.search.embedders import get_embedder
     from kb.search.index import build_index
 
-    library = Library.load(content)
+    library = Library.load(content, cache_dir=data / "cache")  # files unchanged since the last run: parsed once
     for problem in library.problems:
         typer.echo(f"skipped: {problem}", err=True)
     model = get_embedder(embedder)
