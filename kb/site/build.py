@@ -165,9 +165,26 @@ def contact_html(text: str) -> Markup:
     return Markup("").join(out)
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(Environment):
+    """`page.title` on a dict looks the key up directly: the stock lookup tries the attribute first
+    and pays for an AttributeError every time. Names that are dict attributes (`items`, …) still
+    go the stock way, so every lookup gives what it gave before."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def _environment() -> Environment:
     """Templates are read and compiled once per build (no reload checks), before any worker forks."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+    env = _Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       auto_reload=False)
     env.filters["contact"] = contact_html

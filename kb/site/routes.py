@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
 from functools import lru_cache
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
 from kb.content.article import Article
