@@ -72,8 +72,13 @@ def map_ranges(task: Callable[[int, int], T], items: int, workers: int,
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run, start, stop) for start, stop in ranges(items, workers)]
-            if meanwhile is not None:
-                meanwhile()
-            return [future.result() for future in futures]  # type: ignore[misc]
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+                return [future.result() for future in futures]  # type: ignore[misc]
+            except BaseException:
+                for future in futures:  # a failed slice fails the build: do not wait for the rest
+                    future.cancel()
+                raise
     finally:
         _task = None
