@@ -249,15 +249,18 @@ def verdict(args: argparse.Namespace, samples: list[dict[str, Any]], tally: Tall
             "server_log_tail": server_tail if not ok else ""}
 
 
+def soak_in_a_scratch_folder(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="kb-soak-"))
+    try:
+        return soak(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run(data: Path, quick: bool) -> dict[str, Any]:
     """The soak section of benchmarks/run.py: 10 minutes in a full run, 20 s in a quick one."""
     argv = ["--data", str(data)] + (["--seconds", "20", "--warmup", "5", "--interval", "5"] if quick else [])
-    args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="kb-soak-"))
-    try:
-        result = soak(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    result = soak_in_a_scratch_folder(parse_args(argv))
     if not result["ok"]:
         raise RuntimeError(f"soak failed: {result['errors']} errors (e.g. {result['error_examples'][:2]}), "
                            f"RSS growth {result['rss_growth_mb']} MB, server survived: {result['server_survived']}")
@@ -266,11 +269,7 @@ def run(data: Path, quick: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="kb-soak-"))
-    try:
-        result = soak(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    result = soak_in_a_scratch_folder(args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(f"soak {'passed' if result['ok'] else 'FAILED'}: {result['requests']} requests, {result['errors']} errors, "
