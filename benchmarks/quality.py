@@ -7,11 +7,14 @@ are indexed with build_index, exactly as `kb eval` does.
 
 Sample help center: Bitext's English shopper queries (../shared/eval/bitext-en) against
 content/, gold = intent → article ids from benchmarks/bitext_intents.toml; and the same queries
-against an in-memory copy of content/ that keeps only the English articles.
+against an in-memory copy of content/ that keeps only the English articles. Cross-lingual: the
+titles and `questions` of the human translations (de, fr, es, it, pl, tr: how shoppers ask in
+those languages) as queries against that English-only copy, gold = the article they belong to.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import statistics
 import time
@@ -115,7 +118,25 @@ def load_sets(quick: bool) -> list[dict[str, Any]]:
         sets.append({"name": "sample-en-only", "description": "bitext-en queries → content/ with English articles only",
                      "library": english_only(sample), "queries": queries,
                      "note": "quick run: the 7-locale sample is skipped (its ensemble index takes minutes)" if quick else ""})
+    if SAMPLE.is_dir():
+        sample = Library.load(SAMPLE)
+        xling = translated_questions(sample)
+        sets.append({"name": "sample-xling", "description": "translated titles and questions (de fr es it pl tr) → "
+                     "content/ with English articles only", "library": english_only(sample),
+                     "index": "sample-en-only", "queries": _sample(xling, QUICK_QUERIES) if quick else xling, "note": ""})
     return sets
+
+
+def translated_questions(library: Library) -> list[dict[str, Any]]:
+    """Titles and questions of the human or reviewed translations, as queries in their locale."""
+    source = library.config.source_locale
+    out = []
+    for a in library.articles:
+        if a.locale == source or a.review == "machine":
+            continue
+        for n, text in enumerate([a.title, *a.meta.questions]):
+            out.append({"id": f"{a.locale}/{a.id}/{n}", "query": text, "locale": a.locale, "relevant": [a.id]})
+    return out
 
 
 def typesense_docs(library: Library) -> list[dict[str, Any]]:
@@ -138,15 +159,20 @@ def index_dir(work: Path, set_name: str, model: str) -> Path:
     return work / "quality" / f"{set_name}-{model}"
 
 
-def run(work: Path, quick: bool, typesense: Any = None, embedders: Embedders | None = None) -> dict[str, Any]:
+def run(work: Path, quick: bool, typesense: Any = None, embedders: Embedders | None = None,
+        only: set[str] | None = None) -> dict[str, Any]:
+    """`only`: run just these sets (by name)."""
     embedders = embedders or Embedders()
     out: dict[str, Any] = {"methods": {m: METHOD_LABELS[m] for m in METHODS}, "sets": []}
     for spec in load_sets(quick):
+        if only is not None and spec["name"] not in only:
+            continue
         name, library, queries = spec["name"], spec["library"], spec["queries"]
         log(f"quality: {name}: {len(library.articles)} documents, {len(queries)} queries")
         entry: dict[str, Any] = {"name": name, "description": spec["description"], "n_queries": len(queries),
                                  "n_docs": len(library.articles), "note": spec["note"], "methods": {},
-                                 "ms_per_query": {}, "index_seconds": {}}
+                                 "ms_per_query": {}, "index_seconds": {},
+                                 "ran_at": dt.datetime.now().isoformat(timespec="seconds")}
         if typesense is not None:
             try:
                 collection = f"q_{name.replace('-', '_')}"
@@ -162,7 +188,7 @@ def run(work: Path, quick: bool, typesense: Any = None, embedders: Embedders | N
             except Exception as exc:  # noqa: BLE001 - one failed method must not lose the others
                 entry["methods"]["typesense"] = {"error": f"{type(exc).__name__}: {exc}"}
         for model in (*EMBEDDERS, DEFAULT):
-            data = index_dir(work, name, model)
+            data = index_dir(work, spec.get("index", name), model)  # the same library: the same index
             started = time.perf_counter()
             report = build_index(library, data, embedders.models[model])
             entry["index_seconds"][model] = round(time.perf_counter() - started, 2)
@@ -181,6 +207,16 @@ def run(work: Path, quick: bool, typesense: Any = None, embedders: Embedders | N
     out["targets"] = targets(out)
     out["note"] = ("ms_per_query here is not a latency figure: query vectors are computed once per model and "
                    "reused by the ensemble run (see the latency section for timings)")
+    return out
+
+
+def merge(previous: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """`previous` quality results with the sets of `fresh` put in (same name: replaced)."""
+    sets = {e["name"]: e for e in previous.get("sets", [])}
+    sets.update({e["name"]: e for e in fresh["sets"]})
+    out = {**previous, **{k: v for k, v in fresh.items() if k not in ("sets", "embedding_seconds")},
+           "sets": [sets[name] for name in sorted(sets)]}
+    out["targets"] = targets(out)
     return out
 
 

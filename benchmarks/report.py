@@ -82,7 +82,8 @@ def md_quality(q: dict[str, Any], plots: dict[str, str]) -> list[str]:
     lines: list[str] = []
     for entry in q.get("sets", []):
         lines.append(f"### {entry['name']}: {entry['description']}")
-        lines.append(f"{entry['n_queries']} queries, {entry['n_docs']} documents. {entry.get('note') or ''}".strip())
+        when = f" Measured {entry['ran_at']}." if entry.get("ran_at") else ""
+        lines.append(f"{entry['n_queries']} queries, {entry['n_docs']} documents.{when} {entry.get('note') or ''}".strip())
         lines.append("")
         rows = []
         for method in METHOD_ORDER:

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".work",
                         help="scratch folder for indexes and generated sites (embedding caches are kept here)")
     parser.add_argument("--sizes", default=None, help="scale sizes, e.g. 1000,10000 (default: 50 quick, 1000,10000 full)")
+    parser.add_argument("--sets", default=None,
+                        help="quality: only these sets (comma-separated names); the others keep their last results")
     parser.add_argument("--pages", default=None, help="site sizes in pages (default: 50 quick, 1000,10000 full)")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
     results["machine"] = machine()
     results["command"] = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-        f" --only {','.join(args.only)}" if set(args.only) != set(SECTIONS) else "")
+        f" --only {','.join(args.only)}" if set(args.only) != set(SECTIONS) else "") + (
+        f" --sets {args.sets}" if args.sets else "")
     results["finished"] = None
     if not EVAL.is_dir():
         log(f"warning: {EVAL} not found: the quality section runs on nothing")
@@ -113,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         if "quality" in args.only:
             from benchmarks import quality
 
-            _section(results, "quality", args.quick,
-                     lambda: quality.run(args.work, args.quick, typesense=typesense, embedders=embedders))
+            only = {x.strip() for x in args.sets.split(",") if x.strip()} if args.sets else None
+            previous = results.get("quality") if only and isinstance(results.get("quality"), dict) else None
+
+            def measured() -> dict[str, Any]:
+                fresh = quality.run(args.work, args.quick, typesense=typesense, embedders=embedders, only=only)
+                return quality.merge(previous, fresh) if previous and "sets" in previous else fresh
+
+            _section(results, "quality", args.quick, measured)
             report.write(results, args.out)
         if "latency" in args.only:
             from benchmarks import load

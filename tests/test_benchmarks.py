@@ -59,6 +59,29 @@ def test_english_only_keeps_source_locale_articles() -> None:
     assert len(en.articles) == len(library.in_locale("en"))
 
 
+def test_cross_lingual_queries_are_the_human_translations_questions() -> None:
+    library = Library.load(ROOT / "content")
+    queries = quality.translated_questions(library)
+    assert {q["locale"] for q in queries} == {"de", "fr", "es", "it", "pl", "tr"}
+    by_id = {q["id"]: q for q in queries}
+    de = library.get("cancel-order", "de")
+    assert de is not None and by_id["de/cancel-order/0"]["query"] == de.title
+    assert [by_id[f"de/cancel-order/{n + 1}"]["query"] for n in range(len(de.meta.questions))] == de.meta.questions
+    assert all(q["relevant"] == [q["id"].split("/")[1]] for q in queries)
+    machine = {(a.id, a.locale) for a in library.articles if a.review == "machine"}
+    assert not any((q["id"].split("/")[1], q["locale"]) in machine for q in queries)
+
+
+def test_merging_quality_runs_replaces_sets_by_name_and_rechecks_targets() -> None:
+    def entry(name: str, kb: float) -> dict:
+        return {"name": name, "methods": {"bm25": {"all": {"mrr@10": 0.5}}, "kb": {"all": {"mrr@10": kb}}}}
+
+    old = {"sets": [entry("a", 0.4), entry("b", 0.9)], "targets": [], "note": "old"}
+    merged = quality.merge(old, {"sets": [entry("a", 0.8), entry("c", 0.7)], "note": "new"})
+    assert [(e["name"], e["methods"]["kb"]["all"]["mrr@10"]) for e in merged["sets"]] == [("a", 0.8), ("b", 0.9), ("c", 0.7)]
+    assert [t["beats_keyword"] for t in merged["targets"]] == [True, True, True] and merged["note"] == "new"
+
+
 def test_targets_compare_kb_with_keyword_and_best_embedder() -> None:
     def m(x: float) -> dict:
         return {"all": {"mrr@10": x}}
