@@ -226,9 +226,9 @@ def group_phases(phases: dict[str, float]) -> dict[str, float]:
             key = "embedding"
         elif name.startswith("FAISS"):
             key = "FAISS"
-        elif name == "BM25 build":
+        elif name.startswith("BM25"):
             key = "BM25"
-        elif name in ("split passages", "read previous index"):
+        elif name in ("split passages", "read previous index", "assemble vectors"):
             key = "passages, previous index"
         else:
             key = "writing files"
