@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kb.search.embedders import DEFAULT, NAMES
+from kb.search.names import DEFAULT, NAMES
 
 DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Data folder for the index (default .kb).")]
 ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]

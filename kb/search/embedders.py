@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from kb.errors import KbError
+from kb.search import names
 
 # Query-time BLAS/OpenMP threads: 1. On 2 cores, 2 threads per query stalled under load.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -156,8 +157,7 @@ class Ensemble:
 
 
 ENSEMBLE_USE_WEIGHT = 0.25
-NAMES = ("use-multilingual", "e5-small", "ensemble", "st:<model name or path>")
-DEFAULT = "ensemble"
+NAMES, DEFAULT = names.NAMES, names.DEFAULT
 
 _cache: dict[str, Embedder] = {}
 _lock = threading.Lock()

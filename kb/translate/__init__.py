@@ -4,16 +4,29 @@ Nothing here imports argostranslate until a text is translated or a model is ins
 from the index.
 """
 
-from kb.translate.argos import ArgosTranslator
-from kb.translate.errors import (
-    ModelFileInvalid,
-    ModelInstallError,
-    TranslationError,
-    TranslationUnavailable,
-)
-from kb.translate.memory import TranslationMemory
-from kb.translate.models import install_from_file, install_from_index, list_installed
-from kb.translate.packages import InstalledPackage
+import importlib
+from typing import Any
+
+_HOME = {
+    "ArgosTranslator": "kb.translate.argos",
+    "ModelFileInvalid": "kb.translate.errors",
+    "ModelInstallError": "kb.translate.errors",
+    "TranslationError": "kb.translate.errors",
+    "TranslationUnavailable": "kb.translate.errors",
+    "TranslationMemory": "kb.translate.memory",
+    "install_from_file": "kb.translate.models",
+    "install_from_index": "kb.translate.models",
+    "list_installed": "kb.translate.models",
+    "InstalledPackage": "kb.translate.packages",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imported when first used: `kb build` and `kb search` need none of it."""
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'kb.translate' has no attribute {name!r}")
+
 
 __all__ = [
     "ArgosTranslator",
