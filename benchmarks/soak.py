@@ -201,6 +201,10 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tally = Tally()
     try:
         log(f"kb serve ready in {wait_ready(base, proc):.1f} s on {base}")
+        # the server loads its models on the first search: do that before the clock and the memory baseline
+        for _ in range(3):
+            httpx.get(f"{base}/v1/search", params={"q": "warm-up", "k": 1}, timeout=300)
+            httpx.post(f"{base}/v1/answer", json={"question": "warm-up"}, timeout=300)
         locales = [loc["code"] for loc in httpx.get(f"{base}/v1/locales").json()["locales"]]
         schema = httpx.get(f"{base}/openapi.json").json()
         ids = schema["components"]["schemas"]["FeedbackRequest"]["properties"]["article_id"].get("examples", [])
