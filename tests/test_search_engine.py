@@ -135,3 +135,24 @@ def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest
     out = engine.answer("order", lang="en")
     assert out["decision"] == "clarify" and out["answer"] is None
     assert len(out["alternatives"]) >= 2 and out["support"]["channels"]
+
+
+def test_repeated_query_reuses_its_vector_with_the_same_result(engine: Engine) -> None:
+    query = "Wie lange dauert die Rückerstattung bei Zahlung per Karte?"
+    first = engine.search(query, lang="de")
+    calls: list[list[str]] = []
+    real = engine.embedder.encode_queries
+
+    def counting(texts: list[str]):
+        calls.append(texts)
+        return real(texts)
+
+    engine.embedder.encode_queries = counting  # type: ignore[method-assign]
+    try:
+        again = engine.search(query, lang="de")
+        other = engine.search(query + " Danke", lang="de")
+    finally:
+        del engine.embedder.encode_queries
+    assert calls == [[query + " Danke"]]  # the repeat did not embed, the new query did
+    assert [(h.id, h.score) for h in again.hits] == [(h.id, h.score) for h in first.hits]
+    assert other.hits

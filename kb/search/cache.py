@@ -1,12 +1,19 @@
-"""Embedding cache: vectors keyed by (embedder, version, role, text hash) in SQLite."""
+"""Embedding caches: passage vectors on disk for `kb index` (keyed by embedder, version, role and
+text hash, in SQLite), and the last query vectors in memory for the engine."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from kb.errors import KbError
 
 
 class EmbeddingCache:
@@ -38,3 +45,51 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+QUERY_CACHE_ENV = "KB_QUERY_CACHE"
+QUERY_CACHE_SIZE = 4096  # ~15 MB with the default ensemble (896 floats a query)
+
+
+def query_cache_size(env: dict[str, str] | None = None) -> int:
+    """KB_QUERY_CACHE: how many query vectors the engine keeps (0 or off: none)."""
+    raw = (os.environ if env is None else env).get(QUERY_CACHE_ENV, "").strip().lower()
+    if not raw:
+        return QUERY_CACHE_SIZE
+    if raw in ("off", "none"):
+        return 0
+    if not raw.isdigit():
+        raise KbError(f"{QUERY_CACHE_ENV}={raw!r}: give how many query vectors to keep (0 or 'off' keeps none)")
+    return int(raw)
+
+
+class QueryVectors:
+    """The vectors of the last `size` distinct queries (least recently used goes first).
+
+    Shoppers ask the same things over and over, and the site's search-as-you-type has already
+    embedded the query a shopper submits; a hit skips the embedder (~20 ms). Thread-safe; the
+    embedder runs outside the lock."""
+
+    def __init__(self, size: int = QUERY_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, text: str, embed: Callable[[str], np.ndarray]) -> np.ndarray:
+        with self._lock:
+            vec = self._items.get(text)
+            if vec is not None:
+                self._items.move_to_end(text)
+                self.hits += 1
+                return vec
+            self.misses += 1
+        vec = embed(text)
+        vec.setflags(write=False)
+        if self.size > 0:
+            with self._lock:
+                self._items[text] = vec
+                self._items.move_to_end(text)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return vec

@@ -21,6 +21,7 @@ import numpy as np
 
 from kb.content.locales import fallback_chain
 from kb.errors import KbError, ParamError
+from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, current_generation, load_index
@@ -112,6 +113,7 @@ class Engine:
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._reloading = False
+        self.query_vectors = QueryVectors(query_cache_size())
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
@@ -174,8 +176,8 @@ class Engine:
             raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
         locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
                                     index.manifest["source_locale"])
-        qvec = (self.embedder.encode_queries([query])[0] if self.mode != "lexical"
-                else np.zeros(self.embedder.dim, dtype=np.float32))
+        qvec = (self.query_vectors.get(query, lambda text: self.embedder.encode_queries([text])[0])
+                if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
         scores, best_row = self._article_scores(index, query, qvec, locale)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         if category is not None:
