@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -184,6 +185,57 @@ def test_load_generator_stops_by_itself_and_counts_errors(tiny_server: str) -> N
     assert result.statuses.get("200", 0) == len(result.latencies_ms)
     summary = result.summary()
     assert summary["errors"] == result.errors and summary["rps"] > 0 and summary["p50_ms"] > 0
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; answers chunked on /chunked; remembers what it was sent."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, bytes, str]] = []
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(200)
+        if self.path.startswith("/chunked"):
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:3], body[3:], b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.seen.append(("GET", self.path, b"", self.headers.get("X-Key", "")))
+        self._answer(b'{"ok": true}')
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(("POST", self.path, body, self.headers.get("X-Key", "")))
+        self._answer(b'{"ok": true, "n": 2}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_load_generator_sends_params_bodies_and_headers_on_kept_alive_connections() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _EchoHandler.seen.clear()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        reqs = [load.Req("GET", "/v1/search", params={"q": "wo ist meine Bestellung?", "k": 3}),
+                load.Req("POST", "/chunked", json={"question": "résumé & co"})]
+        result = load.run_load(base, reqs, concurrency=1, duration=5.0, max_requests=6, headers={"X-Key": "k1"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests == 6 and result.errors == 0, result.statuses
+    assert _EchoHandler.seen[0] == ("GET", "/v1/search?q=wo+ist+meine+Bestellung%3F&k=3", b"", "k1")
+    method, path, body, key = _EchoHandler.seen[1]
+    assert (method, path, key) == ("POST", "/chunked", "k1")
+    assert json.loads(body) == {"question": "résumé & co"}
+    assert len(_EchoHandler.seen) == 6
 
 
 def test_load_generator_respects_max_requests(tiny_server: str) -> None:
