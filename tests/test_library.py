@@ -543,3 +543,17 @@ def test_parse_cache_ignores_a_corrupt_or_foreign_cache(center: Path, tmp_path: 
     reads.clear()
     Library.load(center, cache_dir=cache)  # rewritten whole by the load that ignored it
     assert reads == []
+
+
+def test_markdown_files_lists_what_sorted_rglob_lists(tmp_path: Path) -> None:
+    from kb.content.library import markdown_files
+
+    root = tmp_path / "en"
+    for rel in ["a.md", "a-b.md", "a/b.md", "a/z/deep.md", "B.md", ".hidden.md", "é/ü.md", "notes.txt",
+                "x.MD", "a b/c.md", "dir.md/inside.md"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    (root / "linked").symlink_to(root / "a", target_is_directory=True)  # not descended into, as rglob
+    (root / "alias.md").symlink_to(root / "a.md")
+    assert markdown_files(root) == sorted(root.rglob("*.md"))
+    assert root / "linked" / "b.md" not in markdown_files(root)

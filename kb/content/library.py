@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import defaultdict
@@ -53,7 +54,7 @@ class Library:
         problems: list[Problem] = []
         hashes: list[tuple[Article, str]] = []
         for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = sorted(locale_dir.rglob("*.md"))
+            files = markdown_files(locale_dir)
             try:
                 locale = normalize_locale(locale_dir.name)
             except UnknownLocale:
@@ -163,6 +164,18 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def markdown_files(folder: Path) -> list[Path]:
+    """`sorted(folder.rglob("*.md"))`, several times faster on large help centers: every entry
+    named *.md below `folder`, not descending into symlinked folders, in pathlib's order."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    top = str(folder)
+    for here, dirs, names in os.walk(top):
+        rel = () if here == top else tuple(os.path.relpath(here, top).split(os.sep))
+        found += [((*rel, name), os.path.join(here, name)) for name in (*dirs, *names) if name.endswith(".md")]
+    found.sort()
+    return [Path(path) for _parts, path in found]
 
 
 def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, cache: ParseCache,
