@@ -320,3 +320,63 @@ def test_the_edited_locale_reuses_the_saved_tokens_of_unchanged_articles(tmp_pat
     from kb.search.passages import passages
 
     assert sorted(tokenized) == sorted(p.embed_text for p in passages(edited))  # only the edited article
+
+
+@pytest.mark.parametrize("ann_threshold", [10**9, 5], ids=["flat", "ivf"])
+def test_faiss_index_added_a_block_at_a_time_is_the_same_index(tmp_path: Path, ann_threshold: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vectors are widened from float16 and added in blocks: a block smaller than the index gives
+    the very index that one block of everything gives."""
+    import faiss
+
+    import kb.search.index as index_mod
+
+    content = write_help_center(tmp_path / "content")
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), tmp_path / "one", emb, ann_threshold=ann_threshold)
+    monkeypatch.setattr(index_mod, "ADD_BLOCK", 7)
+    build_index(Library.load(content), tmp_path / "blocks", emb, ann_threshold=ann_threshold)
+    one, blocks = current_generation(tmp_path / "one"), current_generation(tmp_path / "blocks")
+    assert one is not None and blocks is not None
+    a, b = faiss.read_index(str(one / "dense.faiss")), faiss.read_index(str(blocks / "dense.faiss"))
+    assert a.ntotal == b.ntotal > 7
+    assert np.array_equal(faiss.serialize_index(a), faiss.serialize_index(b))
+    if ann_threshold == 5:
+        assert np.array_equal(np.load(one / "ivf-assign.npy"), np.load(blocks / "ivf-assign.npy"))
+
+
+@pytest.mark.parametrize("settled", [True, False], ids=["live-for-a-while", "just-swapped-in"])
+def test_old_generations_go_while_the_next_one_is_built(tmp_path: Path, settled: bool,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import kb.search.index as index_mod
+
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    path = content / "en" / "payments" / "pay-with-blik.md"
+    made, left_during_build = [], []
+    real_records = index_mod._records
+
+    def records(library: Library) -> list:
+        time.sleep(0.3)  # the collector runs meanwhile
+        left_during_build.append(sorted(p.name for p in (data / "index").glob("gen-*")))
+        return real_records(library)
+
+    monkeypatch.setattr(index_mod, "_records", records)
+    for n in range(4):
+        path.write_text(path.read_text() + f"\nEdit {n}.\n")
+        if settled and (data / "index" / "CURRENT").exists():  # the live generation is old
+            old = time.time() - index_mod.GC_GRACE - 5
+            os.utime(data / "index" / "CURRENT", (old, old))
+        build_index(Library.load(content), data, emb)
+        gen = current_generation(data)
+        assert gen is not None
+        made.append(gen.name)
+        time.sleep(0.01)  # distinct modification times
+    left = sorted(p.name for p in (data / "index").glob("gen-*"))
+    assert left == sorted(made[-2:])  # the live generation and the one before it
+    # during the 4th build: only the live generation left when it had been live for a while
+    assert left_during_build[3] == ([made[2]] if settled else sorted(made[1:3]))
+    assert Engine(data).search("BLIK", lang="en").hits[0].id == "pay-with-blik"

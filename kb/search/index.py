@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from kb.search.passages import Passage, passages
 FORMAT = 1
 ANN_THRESHOLD = 200_000  # passages; above it an IVF index replaces exact search
 KEEP_GENERATIONS = 2
+GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
 IVF_REUSE = 0.1  # reuse a trained IVF while the list count it would pick changes by at most 10%
 
 
@@ -135,10 +137,25 @@ def _split_version() -> str:
     return hashlib.sha256(b"\x1e".join(sources)).hexdigest()[:16]
 
 
+def _digest(values: tuple[str | bool | None, ...]) -> str:
+    """A key for a sequence of strings, booleans and None: each value typed and length-prefixed,
+    so different sequences never give the same bytes."""
+    h = hashlib.sha256()
+    for value in values:
+        if isinstance(value, str):
+            data = value.encode("utf-8", "surrogatepass")
+            h.update(b"s%d:" % len(data))
+            h.update(data)
+        else:
+            h.update(b"n" if value is None else b"t" if value else b"f")
+    return h.hexdigest()[:24]
+
+
 def _passage_key(article: Article, version: str) -> str:
     """Everything `passages(article)` reads: equal keys give equal passages."""
-    parts = (version, article.id, article.locale, article.title, tuple(article.meta.questions), article.body)
-    return hashlib.sha256(repr(parts).encode("utf-8", "backslashreplace")).hexdigest()[:24]
+    questions = article.meta.questions
+    return _digest((version, article.id, article.locale, article.title, str(len(questions)), *questions,
+                    article.body))
 
 
 @dataclass
@@ -172,7 +189,7 @@ def build_index(
     """
     started = time.perf_counter()
     data_dir = Path(data_dir)
-    with _writer_lock(data_dir):
+    with _writer_lock(data_dir), _collecting_garbage(data_dir):
         records = _records(library)
         prev = _previous(data_dir, embedder)
         version = _split_version()
@@ -206,9 +223,9 @@ def build_index(
         tmp_dir = _index_dir(data_dir) / f".tmp-{generation}"
         tmp_dir.mkdir(parents=True)
         try:
-            # every float32 vector is the float16 one stored in vectors.npy, so reused rows (read
-            # back from there) and fresh ones give the same index
-            index, index_type = _faiss_index(vectors16.astype(np.float32), ann_threshold, tmp_dir, prev, parts)
+            # FAISS gets the float16 vectors stored in vectors.npy (widened a block at a time), so
+            # reused rows (read back from there) and fresh ones give the same index
+            index, index_type = _faiss_index(vectors16, ann_threshold, tmp_dir, prev, parts)
             faiss.write_index(index, str(tmp_dir / "dense.faiss"))
             del index
             np.save(tmp_dir / "vectors.npy", vectors16)
@@ -238,6 +255,28 @@ def build_index(
         return BuildReport(generation=generation, articles=len(records), embedded=embedded, reused=reused,
                            removed=removed, passages=total, seconds=time.perf_counter() - started,
                            index_type=index_type)
+
+
+@contextmanager
+def _collecting_garbage(data_dir: Path) -> Iterator[None]:
+    """Delete the generations older than the live one while the new one is built (deleting GBs
+    takes a while): after the build they would go anyway. Only when the live one was swapped in
+    over GC_GRACE seconds ago: a reader that had just started loading the one before it may still
+    be at it (else they go after the build, as always)."""
+    live = current_generation(data_dir)
+    try:
+        settled = live is not None and time.time() - (_index_dir(data_dir) / "CURRENT").stat().st_mtime > GC_GRACE
+    except OSError:
+        settled = False
+    collector = threading.Thread(target=_collect_garbage, args=(data_dir, live.name, KEEP_GENERATIONS - 1),
+                                 daemon=True) if settled and live is not None else None
+    if collector is not None:
+        collector.start()
+    try:
+        yield
+    finally:
+        if collector is not None:
+            collector.join()
 
 
 def _embed(parts: list[_Part], prev: dict[str, Any] | None, data_dir: Path, embedder: Embedder,
@@ -364,10 +403,14 @@ def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
             os.close(old_fd)
 
 
+_RECORD_FIELDS = tuple(name for name in ArticleRecord.__dataclass_fields__ if name != "body")
+
+
 def _record_key(part: _Part) -> str:
-    """Equal keys give equal articles.jsonl lines (the body is covered by the passage key)."""
-    fields = tuple((k, v) for k, v in vars(part.rec).items() if k != "body")  # str, bool and None: repr is exact
-    return hashlib.sha256(repr((part.pkey, fields)).encode("utf-8", "backslashreplace")).hexdigest()[:24]
+    """Equal keys give equal articles.jsonl lines (the body is covered by the passage key; the
+    other fields are str, bool or None)."""
+    rec = vars(part.rec)
+    return _digest((part.pkey, *(rec[name] for name in _RECORD_FIELDS)))
 
 
 def _write_articles(path: Path, parts: list[_Part], prev_articles: dict[str, Any], prev: dict[str, Any] | None,
@@ -469,25 +512,34 @@ def _token_pieces(group: list[_Part], locale: str, saved: tuple[Tokens, np.ndarr
     return pieces
 
 
+ADD_BLOCK = 65536  # rows widened to float32 and added to FAISS at a time
+
+
+def _f32(block: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
 def _faiss_index(vectors: np.ndarray, ann_threshold: int, directory: Path | None = None,
                  prev: dict[str, Any] | None = None, parts: list[_Part] | None = None) -> tuple[Any, str]:
-    """Exact search below `ann_threshold` passages, else IVF. With `directory`, an IVF build saves
-    its trained (empty) index and each row's inverted list beside it, and takes both from the
-    previous generation (no k-means; unchanged rows keep their list) while the list count it
-    would choose stays within IVF_REUSE of the previous one."""
+    """Exact search below `ann_threshold` passages, else IVF. `vectors` may be float16: they are
+    widened a block at a time (never all at once: 4 bytes a dimension of every passage).
+    With `directory`, an IVF build saves its trained (empty) index and each row's inverted list
+    beside it, and takes both from the previous generation (no k-means; unchanged rows keep their
+    list) while the list count it would choose stays within IVF_REUSE of the previous one."""
     n, dim = vectors.shape
     if n < ann_threshold:
         index = faiss.IndexFlatIP(dim)
-        if n:
-            index.add(vectors)
+        for lo in range(0, n, ADD_BLOCK):
+            index.add(_f32(vectors[lo : lo + ADD_BLOCK]))
         return index, "flat"
     nlist = int(4 * np.sqrt(n))
     reused = _previous_ivf(prev, parts, n, dim, nlist) if directory is not None else None
     if reused is None:
         index = faiss.index_factory(dim, f"IVF{nlist},SQfp16", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(n, size=min(n, 50 * nlist), replace=False)]
+        sample = _f32(vectors[rng.choice(n, size=min(n, 50 * nlist), replace=False)])
         index.train(sample)
+        del sample
         assign = np.full(n, -1, dtype=np.int64)
         if directory is not None:
             faiss.write_index(index, str(directory / "ivf-trained.faiss"))
@@ -497,12 +549,13 @@ def _faiss_index(vectors: np.ndarray, ann_threshold: int, directory: Path | None
         os.link(prev["path"] / "ivf-trained.faiss", directory / "ivf-trained.faiss")
     ivf = faiss.extract_index_ivf(index)
     todo = np.flatnonzero(assign < 0)
-    if len(todo):
-        _, lists = ivf.quantizer.search(np.ascontiguousarray(vectors[todo]), 1)
-        assign[todo] = lists.ravel()
-    for lo in range(0, n, 65536):  # what index.add does, with the lists already known
-        part = np.ascontiguousarray(vectors[lo : lo + 65536])
-        lists = np.ascontiguousarray(assign[lo : lo + 65536])
+    for lo in range(0, len(todo), ADD_BLOCK):
+        rows = todo[lo : lo + ADD_BLOCK]
+        _, lists = ivf.quantizer.search(_f32(vectors[rows]), 1)
+        assign[rows] = lists.ravel()
+    for lo in range(0, n, ADD_BLOCK):  # what index.add does, with the lists already known
+        part = _f32(vectors[lo : lo + ADD_BLOCK])
+        lists = np.ascontiguousarray(assign[lo : lo + ADD_BLOCK])
         index.add_core(len(part), faiss.swig_ptr(part), None, faiss.swig_ptr(lists))
     if directory is not None:
         np.save(directory / "ivf-assign.npy", assign)
@@ -566,11 +619,12 @@ def _fsync_dir(path: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _collect_garbage(data_dir: Path, keep: str) -> None:
-    """Keep the live generation and the one before it (a reader may still be loading it)."""
+def _collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -> None:
+    """Keep the live generation `keep` and the newest others up to `count` generations in all:
+    after a build the live one and the one before it (a reader may still be loading it)."""
     directory = _index_dir(data_dir)
     gens = sorted((p for p in directory.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    old = [p for p in gens if p.name != keep][: max(0, len(gens) - KEEP_GENERATIONS)]
+    old = [p for p in gens if p.name != keep][: max(0, len(gens) - count)]
     for path in old:
         shutil.rmtree(path, ignore_errors=True)
     for path in directory.glob(".tmp-gen-*"):
