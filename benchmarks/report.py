@@ -220,6 +220,8 @@ def md_soak(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
 def group_phases(phases: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, value in phases.items():
+        if "background" in name:
+            continue  # overlaps the other phases
         if name.startswith("embedding cache"):
             key = "embedding cache"
         elif name.startswith("embedding"):
