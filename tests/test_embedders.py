@@ -128,3 +128,20 @@ def test_query_cache_size_from_the_environment() -> None:
     assert query_cache_size({"KB_QUERY_CACHE": " 100 "}) == 100
     with pytest.raises(KbError, match="KB_QUERY_CACHE='lots'.*0 or 'off'"):
         query_cache_size({"KB_QUERY_CACHE": "lots"})
+
+
+def test_e5_vectors_do_not_depend_on_how_many_cores_embed_them() -> None:
+    """The thread count changes speed only: an index built on all cores and queries embedded on
+    one (under load) or all (alone) give the very same vectors."""
+    e5 = get_embedder("e5-small")
+    queries = ["Wo ist mein Paket?", "how do I return a damaged item and get my money back"]
+    passages = ["Refunds reach your card within 5 business days.", "Płatność BLIK: wpisz kod z aplikacji banku."]
+    cores = e5.threads.cores
+    try:
+        e5.threads.cores = 1
+        one = e5.encode_queries(queries), e5.encode_passages(passages)
+        e5.threads.cores = max(2, cores)
+        many = e5.encode_queries(queries), e5.encode_passages(passages)
+    finally:
+        e5.threads.cores = cores
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
