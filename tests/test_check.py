@@ -412,3 +412,19 @@ def test_cli_stats_json(clean: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert data["name"] == "Test Help Center"
     assert data["ids"] == ["good", "other"]
     assert data["coverage"]["de"]["missing"] == 1 and data["coverage"]["de"]["present"] == 1
+
+
+def test_a_hash_yaml_reads_as_a_number_says_to_quote_it(tmp_path: Path) -> None:
+    """A content hash of digits only, pasted without quotes, is a number to YAML."""
+    root = tmp_path / "hc"
+    write_config(root)
+    write(root, "en/orders/good.md", article_text("good", GOOD_TITLE, GOOD_BODY))
+    write(root, "de/orders/good.md", _translation("good", "Gut", "Text.\n", source_hash="4430800548462912"))
+    problems = [p for p in Library.load(root).problems if p.kind == "bad-field"]
+    assert len(problems) == 1
+    problem = problems[0]
+    assert problem.path.endswith("de/orders/good.md") and "'source_hash'" in problem.message
+    assert "YAML reads 4430800548462912 as a number" in problem.message
+    assert problem.hint == 'put the value in quotes: source_hash: "4430800548462912"'
+    text = (root / "de/orders/good.md").read_text()
+    assert text.splitlines()[problem.line - 1] == "source_hash: 4430800548462912"

@@ -251,7 +251,12 @@ def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -
                 "unknown-field" if err["type"] == "extra_forbidden" else "bad-field")
             line = parsed.field_lines.get(name, 2)
             msg = f"field {name!r}: {err['msg']}" if name else str(err["msg"])
-            problems.append(Problem("error", kind, _rel(path, root), line, msg, _field_hint(name, kind)))
+            hint = _field_hint(name, kind)
+            if err["type"] == "string_type" and isinstance(err.get("input"), int | float | bool):
+                what = "true/false" if isinstance(err["input"], bool) else "a number"
+                msg += f" (YAML reads {_yaml_text(text, line, name)} as {what})"
+                hint = f"put the value in quotes: {name}: \"{_yaml_text(text, line, name)}\""
+            problems.append(Problem("error", kind, _rel(path, root), line, msg, hint))
         return None
     except UnknownLocale as exc:
         problems.append(Problem("error", "unknown-locale", _rel(path, root), parsed.field_lines.get("source_locale", 2),
@@ -272,6 +277,14 @@ _HINTS = {
     "source_hash": "run 'kb review approve' or copy the hash that 'kb check' shows",
     "reviewed_on": "write the date as YYYY-MM-DD",
 }
+
+
+def _yaml_text(text: str, line: int, name: str) -> str:
+    """The value of `name: value` as written on front-matter line `line` of the file."""
+    lines = text.split("\n")
+    written = lines[line - 1] if 0 < line <= len(lines) else ""
+    key, sep, value = written.partition(":")
+    return value.split(" #")[0].strip() if sep and key.strip() == name else "…"
 
 
 def _field_hint(name: str, kind: str) -> str:
