@@ -145,8 +145,7 @@ def _front(meta: list[tuple[str, object]]) -> str:
         if isinstance(value, list):
             lines.append(f"{key}:")
             lines += [f"  - {_q(v)}" for v in value]
-        elif isinstance(value, str) and key not in ("updated", "source_hash", "source_locale", "review", "id",
-                                                   "category"):
+        elif isinstance(value, str) and key not in ("updated", "source_locale", "review", "id", "category"):
             lines.append(f"{key}: {_q(value)}")
         else:
             lines.append(f"{key}: {value}")

@@ -324,3 +324,10 @@ def test_typesense_server_starts_answers_and_stops() -> None:
                                     "body": "Mein Konto", "locale": "de"}])
         assert ts.search("t", "cancle order") == ["cancel-order"]  # typo tolerance, one hit per article
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_synthetic_front_matter_keeps_a_digits_only_hash_a_string() -> None:
+    import yaml
+
+    text = synth._front([("id", "x"), ("source_hash", "4430800548462912")])
+    assert yaml.safe_load(text.strip("-\n"))["source_hash"] == "4430800548462912"
