@@ -190,7 +190,8 @@ def md_site(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
             rows.append([f"{r['pages']:,}", tool, t.get("seconds") if t.get("ok") else t.get("status", "failed"),
                          t.get("pages_per_s"), ratio,
                          t.get("note", "") + (f"; {t['build_s']} s of it in the build itself (the rest is start-up)"
-                                              if t.get("build_s") else "")])
+                                              if t.get("build_s") else "")
+                         + (f"; median of runs of {' / '.join(str(x) for x in t['runs_s'])} s" if t.get("runs_s") else "")])
     lines += _table(["pages", "tool", "wall s", "pages/s", "time / kb build", "note"], rows)
     inc = [(r["pages"], r.get("kb_incremental")) for r in s.get("runs", []) if r.get("kb_incremental")]
     if inc:

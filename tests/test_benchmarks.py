@@ -331,3 +331,19 @@ def test_synthetic_front_matter_keeps_a_digits_only_hash_a_string() -> None:
 
     text = synth._front([("id", "x"), ("source_hash", "4430800548462912")])
     assert yaml.safe_load(text.strip("-\n"))["source_hash"] == "4430800548462912"
+
+
+def test_repeated_builds_start_from_an_empty_folder_and_report_the_median(tmp_path: Path) -> None:
+    from benchmarks import site_build
+
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "stale.html").write_text("old")
+    script = ("import os, sys, time, uuid; os.makedirs(sys.argv[1], exist_ok=True); "
+              "open(os.path.join(sys.argv[1], uuid.uuid4().hex), 'w').close(); time.sleep(0.05); print('built')")
+    result = site_build.repeated([sys.executable, "-c", script, str(out)], out, 3, timeout=30)
+    assert result["ok"] and len(result["runs_s"]) == 3
+    assert result["seconds"] == sorted(result["runs_s"])[1]
+    assert len(list(out.iterdir())) == 1  # the last run's file only: the folder was emptied before each
+    failed = site_build.repeated([sys.executable, "-c", "raise SystemExit(3)"], out, 3, timeout=30)
+    assert not failed["ok"] and "exit 3" in failed["status"]
