@@ -1,9 +1,9 @@
 """Latency and load: `kb serve` (GET /v1/search, POST /v1/answer) and Typesense's search endpoint.
 
-The load generator is bounded: asyncio with a minimal HTTP/1.1 client, 127.0.0.1 only, a fixed number of concurrent
-workers for a fixed duration (and at most `max_requests` requests); it stops by itself. Each
-worker sends the next query of a fixed list and waits for the answer (closed loop), so requests/s
-is what the server sustains at that concurrency. The generator runs on the same 2 cores as the
+The load generator is bounded: asyncio with a minimal HTTP/1.1 client, 127.0.0.1 only, a fixed
+number of concurrent workers for a fixed duration (and at most `max_requests` requests); it stops
+by itself. Each worker sends the next query of a fixed list and waits for the answer (closed
+loop), so requests/s is what the server sustains at that concurrency. The generator runs on the same 2 cores as the
 server, so at concurrency 8 it takes CPU from the server it measures.
 """
 
@@ -71,11 +71,18 @@ class _Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def send(self, raw: bytes) -> int:
+        reused = self.writer is not None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if not reused or exc.partial:
+                raise
+            self.close()  # the server closed an idle kept-alive connection: once more on a new one
+            return await self.send(raw)
         lines = head.decode("latin-1").split("\r\n")
         version, status = lines[0].split(" ", 2)[:2]
         fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}

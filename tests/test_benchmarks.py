@@ -347,3 +347,31 @@ def test_repeated_builds_start_from_an_empty_folder_and_report_the_median(tmp_pa
     assert len(list(out.iterdir())) == 1  # the last run's file only: the folder was emptied before each
     failed = site_build.repeated([sys.executable, "-c", "raise SystemExit(3)"], out, 3, timeout=30)
     assert not failed["ok"] and "exit 3" in failed["status"]
+
+
+def test_load_generator_reconnects_when_the_server_closed_an_idle_connection() -> None:
+    """A server may close a kept-alive connection between requests: that is no error."""
+    import asyncio
+
+    served = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        await reader.readuntil(b"\r\n\r\n")
+        served += 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # no Connection: close header: the client learns it on its next request
+
+    async def main() -> int:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = load._Conn("127.0.0.1", port)
+        raw = load.encode_request(load.Req("GET", "/"), f"127.0.0.1:{port}", None)
+        codes = [await conn.send(raw) for _ in range(3)]
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        return sum(codes)
+
+    assert asyncio.run(main()) == 600 and served == 3
