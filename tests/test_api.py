@@ -244,6 +244,8 @@ def test_handoff_carries_the_support_contact(client: TestClient) -> None:
     ({}, "q"),
     ({"q": ""}, "q"),
     ({"q": "   "}, "q"),
+    ({"q": "\ufeff"}, "q"),  # blank to JSON Schema (ECMAScript) though not to Python's \S
+    ({"q": "\u3000\x85"}, "q"),
     ({"q": "x" * 501}, "q"),
     ({"q": "refund", "lang": "zz"}, "lang"),
     ({"q": "refund", "lang": ""}, "lang"),
@@ -274,6 +276,13 @@ def test_answer_contract(client: TestClient) -> None:
     assert all(set(c) == CITATION_KEYS for c in body["alternatives"])
 
 
+def test_a_byte_order_mark_pasted_with_the_question_is_ignored(client: TestClient) -> None:
+    r = client.post("/v1/answer", json={"question": "\ufeffWie storniere ich meine Bestellung?", "lang": "de"})
+    assert r.status_code == 200
+    assert r.json()["question"] == "Wie storniere ich meine Bestellung?"
+    assert r.json()["answer"]["id"] == "cancel-order"
+
+
 def test_answer_honours_accept_language(client: TestClient) -> None:
     r = client.post("/v1/answer", json={"question": "cancel my order"}, headers={"Accept-Language": "de"})
     assert r.json()["locale"] == "de"
@@ -288,6 +297,7 @@ def test_answer_honours_accept_language(client: TestClient) -> None:
     ({"json": {"question": 5}}, 422, "question"),
     ({"json": {"question": ""}}, 422, "question"),
     ({"json": {"question": " \n "}}, 422, "question"),
+    ({"json": {"question": "\ufeff"}}, 422, "question"),
     ({"json": {"question": "x" * 501}}, 422, "question"),
     ({"json": {"question": "refund", "lang": "xx-bad!"}}, 422, "lang"),
     ({"json": {"question": "refund", "lang": 7}}, 422, "lang"),

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kb.api")
 
-QueryText = Annotated[str, Query(min_length=1, max_length=m.MAX_QUERY_CHARS, pattern=r"\S",
+QueryText = Annotated[str, Query(min_length=1, max_length=m.MAX_QUERY_CHARS, pattern=m.NOT_BLANK,
                                  description="What the shopper typed (1–500 characters).")]
 Lang = Annotated[str | None, Query(min_length=1, max_length=35, description="Shopper's locale: one of the enabled locales "
                                    "(regional forms such as de-AT are matched to them); else Accept-Language, "

@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUERY_CHARS = 500
+# Not blank: some character that is not white space. Spelled out, because JSON Schema's
+# ECMAScript `\S`, Python's and pydantic's (Rust) disagree on U+FEFF and U+0085.
+NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0085]"
 MAX_REASON_CHARS = 500
 
 Decision = Literal["answer", "clarify", "handoff"]
@@ -62,7 +65,7 @@ class SearchResponse(BaseModel):
 
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
 
 

@@ -346,7 +346,7 @@ class Engine:
 
 
 def _check_query(query: str, param: str = "q") -> str:
-    query = (query or "").strip()
+    query = (query or "").replace("\ufeff", "").strip()  # a byte-order mark pasted along is no text
     if not query:
         raise QueryError(param, "must not be empty")
     if len(query) > MAX_QUERY_CHARS:

@@ -20,7 +20,7 @@ from kb.content.locales import UnknownLocale, normalize_locale
 from kb.errors import KbError
 from kb.search.admin_auth import require_admin
 from kb.search.api_errors import ApiError
-from kb.search.api_models import ErrorResponse
+from kb.search.api_models import NOT_BLANK, ErrorResponse
 from kb.translate.review import NotFound, approve, load_demand, review_queue
 from kb.translate.sources import SourceStore
 
@@ -52,7 +52,7 @@ class ReviewQueue(BaseModel):
 
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who approves.")
+    by: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
 
 
 class ApproveResponse(BaseModel):
