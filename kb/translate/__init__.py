@@ -28,15 +28,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kb.translate' has no attribute {name!r}")
 
 
-__all__ = [
-    "ArgosTranslator",
-    "InstalledPackage",
-    "ModelFileInvalid",
-    "ModelInstallError",
-    "TranslationError",
-    "TranslationMemory",
-    "TranslationUnavailable",
-    "install_from_file",
-    "install_from_index",
-    "list_installed",
-]
+__all__ = sorted(_HOME)
