@@ -254,8 +254,9 @@ def load_article(path: Path, locale: str, root: Path, problems: list[Problem]) -
             hint = _field_hint(name, kind)
             if err["type"] == "string_type" and isinstance(err.get("input"), int | float | bool):
                 what = "true/false" if isinstance(err["input"], bool) else "a number"
-                msg += f" (YAML reads {_yaml_text(text, line, name)} as {what})"
-                hint = f"put the value in quotes: {name}: \"{_yaml_text(text, line, name)}\""
+                written = _yaml_text(text, line, name)
+                msg += f" (YAML reads {written} as {what})"
+                hint = f"put the value in quotes: {name}: \"{written}\""
             problems.append(Problem("error", kind, _rel(path, root), line, msg, hint))
         return None
     except UnknownLocale as exc:
