@@ -17,7 +17,7 @@ from kb.content.fastmatter import parse_fast
 from kb.content.frontmatter import FrontMatterError
 from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
 from kb.content.nesting import MAX_NESTING, nesting_depth
-from kb.content.parsecache import ParseCache, stat_key
+from kb.content.parsecache import ParseCache, Stat, is_racy, stat_key
 from kb.content.problems import Problem
 
 MAX_ARTICLE_BYTES = 1_000_000
@@ -32,6 +32,9 @@ class Library:
     config: Config
     articles: list[Article] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # files that could not be loaded
+    # the stat of each article file as it was read, when loaded through a parse cache and not
+    # modified within the last seconds (see kb/content/parsecache.py): `kb index` records it
+    stats: dict[Path, Stat] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_key: dict[tuple[str, str], Article] = {}
@@ -53,6 +56,7 @@ class Library:
         articles: list[Article] = []
         problems: list[Problem] = []
         hashes: list[tuple[Article, str]] = []
+        stats: dict[Path, Stat] = {}
         for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = markdown_files(locale_dir)
             try:
@@ -76,8 +80,8 @@ class Library:
                         articles.append(article)
                 continue
             _load_cached(files, locale_dir, locale, root, ParseCache(cache_dir, root, locale_dir.name),
-                         articles, problems, hashes)
-        library = cls(root=root, config=config, articles=articles, problems=problems)
+                         articles, problems, hashes, stats)
+        library = cls(root=root, config=config, articles=articles, problems=problems, stats=stats)
         for article, digest in hashes:
             library._hashes[id(article)] = (article, digest)
         return library
@@ -179,7 +183,8 @@ def markdown_files(folder: Path) -> list[Path]:
 
 
 def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, cache: ParseCache,
-                 articles: list[Article], problems: list[Problem], hashes: list[tuple[Article, str]]) -> None:
+                 articles: list[Article], problems: list[Problem], hashes: list[tuple[Article, str]],
+                 stats: dict[Path, Stat]) -> None:
     """Load the files of one locale folder through its parse cache, then save the cache."""
     now = time.time_ns()
     prefix = len(str(locale_dir)) + 1
@@ -190,9 +195,10 @@ def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, c
         except OSError:
             key = None
         hit = cache.get(rel, key, path, locale) if key is not None else None
-        if hit is not None:
+        if hit is not None and key is not None:
             articles.append(hit[0])
             hashes.append(hit)
+            stats[path] = key
             continue
         article = load_article(path, locale, root, problems)
         if article is None:
@@ -202,6 +208,8 @@ def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, c
         hashes.append((article, digest))
         if key is not None:
             cache.put(rel, key, article, digest, now)
+            if not is_racy(key, now):
+                stats[path] = key
     cache.save()
 
 

@@ -19,19 +19,19 @@ def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
           embedder: EmbedderOpt = DEFAULT,
           ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
-    from kb.content.library import Library
     from kb.search.embedders import get_embedder
-    from kb.search.index import build_index
+    from kb.search.update import update_index
 
-    library = Library.load(content, cache_dir=data / "cache")  # files unchanged since the last run: parsed once
-    for problem in library.problems:
-        typer.echo(f"skipped: {problem}", err=True)
     model = get_embedder(embedder)
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
 
-    report = build_index(library, data, model, progress=progress, ann_threshold=ann_threshold)
+    # only files changed since the last run are read when few changed; else all (parsed once)
+    update = update_index(content, data, model, progress=progress, ann_threshold=ann_threshold)
+    for problem in update.problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    report = update.report
     typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
                f"{report.seconds:.1f}s: {report.embedded} embedded, {report.reused} reused, "
                f"{report.removed} removed; index {report.index_type}, generation {report.generation}")

@@ -24,7 +24,7 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.index import ArticleRecord, Index, current_generation, load_index
+from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
 from kb.search.lexical import tokenize
 from kb.search.passages import Passage, plain
 
@@ -109,7 +109,7 @@ class Engine:
         if self.embedder.version != self._index.manifest["embedder_version"]:
             raise KbError(f"the index was built with {self._index.manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
-        self._vectors = np.load(self._index.path / "vectors.npy", mmap_mode="r")
+        self._vectors = self._index.vectors
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._reloading = False
@@ -132,9 +132,8 @@ class Engine:
     def _reload(self) -> None:
         try:
             fresh = load_index(self.data_dir, self._index.manifest["embedder"])
-            vectors = np.load(fresh.path / "vectors.npy", mmap_mode="r")
             with self._lock:
-                self._index, self._vectors = fresh, vectors
+                self._index, self._vectors = fresh, fresh.vectors
         except (KbError, OSError, ValueError):
             pass  # keep serving the old generation; the next check tries again
         finally:
@@ -157,7 +156,7 @@ class Engine:
         return str(self.index.manifest["source_locale"])
 
     # -- search -----------------------------------------------------------------------------
-    def snapshot(self) -> tuple[Index, np.ndarray]:
+    def snapshot(self) -> tuple[Index, Vectors]:
         """The live generation and its vectors, taken together: use one snapshot per request."""
         self.index  # noqa: B018 - triggers the reload check
         with self._lock:
@@ -165,7 +164,7 @@ class Engine:
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,
-               snapshot: tuple[Index, np.ndarray] | None = None) -> SearchResult:
+               snapshot: tuple[Index, Vectors] | None = None) -> SearchResult:
         started = time.perf_counter()
         query = _check_query(query)
         if not 1 <= k <= 50:
@@ -248,7 +247,7 @@ class Engine:
                 pass  # the pair broke at run time: fall back below, flagged
         return original, original.machine, True
 
-    def _hit(self, index: Index, vectors: np.ndarray, aid: str, score: float, locale: str,
+    def _hit(self, index: Index, vectors: Vectors, aid: str, score: float, locale: str,
              query: str, qvec: np.ndarray, best_row: int) -> Hit:
         served = self.serve(index, aid, locale)
         assert served is not None
@@ -265,7 +264,7 @@ class Engine:
                    category=record.category, score=round(float(score), 4), machine_translated=machine,
                    review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
 
-    def _best_passage(self, index: Index, vectors: np.ndarray, record: ArticleRecord,
+    def _best_passage(self, index: Index, vectors: Vectors, record: ArticleRecord,
                       qvec: np.ndarray) -> Passage | None:
         span = index.manifest["articles"].get(f"{record.locale}/{record.id}")
         if not span or span["end"] <= span["start"]:
@@ -274,7 +273,7 @@ class Engine:
         sections = [r for r in rows if index.passages[r].kind == "section"]
         if not sections:
             return None
-        sims = np.asarray(vectors[sections], dtype=np.float32) @ qvec
+        sims = vectors[sections] @ qvec
         # articles open with the direct answer: the lead wins unless a section is clearly closer
         sims += np.array([LEAD_BONUS if index.passages[r].anchor == "" else 0.0 for r in sections])
         return index.passages[sections[int(np.argmax(sims))]]
@@ -317,7 +316,9 @@ class Engine:
         typed = _WORD.findall(prefix.lower())
         picked: list[str] = []
         if typed:
-            for passage in index.passages:
+            for row, passage in enumerate(index.passages):
+                if passage.kind in ("title", "question") and not index.live(row):
+                    continue
                 if passage.kind in ("title", "question") and passage.locale == locale \
                         and passage.article_id not in picked and _prefix_match(typed, passage.text):
                     picked.append(passage.article_id)

@@ -4,7 +4,9 @@ Layout under the data directory (default `.kb/`):
 
     index/CURRENT            name of the live generation (replaced atomically)
     index/gen-<time>-<pid>/  manifest.json, articles.jsonl, passages.jsonl, vectors.npy,
-                             dense.faiss, bm25-<locale>/
+                             dense.faiss, bm25-<locale>/, spans.marshal (the manifest's
+                             articles again, quick to read), files.marshal (kb/search/files.py)
+                             and, in a delta generation, base.json and delta/ (kb/search/delta.py)
     cache/embeddings.sqlite  embedding cache keyed by text hash and model
 
 A build writes a new generation beside the live one and then swaps CURRENT, so a crash or a
@@ -16,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import threading
@@ -32,6 +35,7 @@ import numpy as np
 from kb.content.article import Article
 from kb.content.library import Library
 from kb.errors import KbError
+from kb.search import delta, files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
 from kb.search.lexical import (
@@ -46,7 +50,9 @@ from kb.search.lexical import (
 )
 from kb.search.passages import Passage, passages
 
-FORMAT = 1
+FORMAT = 2  # 2: delta generations (kb/search/delta.py), which kb versions reading format 1 would misread
+READS = (1, 2)  # a format-1 generation is a full one, laid out as format 2's
+SPANS = delta.SPANS
 ANN_THRESHOLD = 200_000  # passages; above it an IVF index replaces exact search
 KEEP_GENERATIONS = 2
 GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
@@ -179,6 +185,7 @@ def build_index(
     embedder: Embedder,
     *,
     ann_threshold: int = ANN_THRESHOLD,
+    delta_min: int = delta.DELTA_MIN,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Embed what changed, write a new generation, swap it in. Returns what was done.
@@ -186,12 +193,42 @@ def build_index(
     What belongs to unchanged articles is taken from the previous generation as it is: their
     passage lines and vectors, and the BM25 model of every locale none of whose articles changed
     (hard-linked). The result is the same as a build from scratch with the same embeddings.
+    A small change to an index of `delta_min` passages or more writes a delta generation instead
+    (kb/search/delta.py): the previous base's files hard-linked, and only what changed.
     """
+    report = _build(library, data_dir, embedder, ann_threshold, delta_min, progress, None)
+    assert report is not None
+    return report
+
+
+@dataclass
+class Scope:
+    """A library that holds only some translation groups (`ids`): the groups a few changed files
+    belong to. Built over `generation`, the other articles are kept as they are there. `files`
+    is the file table of the result (kb/search/files.py)."""
+
+    generation: str
+    ids: set[str]
+    files: files.Table
+
+
+def build_delta(library: Library, data_dir: Path, embedder: Embedder, scope: Scope, *,
+                progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
+    """A delta generation over `scope.generation` from a library of some translation groups
+    (kb/search/update.py), or None when the live generation is another one, or the change is too
+    large for a delta: then a build from the whole library is needed."""
+    return _build(library, data_dir, embedder, ANN_THRESHOLD, 0, progress, scope)
+
+
+def _build(library: Library, data_dir: Path, embedder: Embedder, ann_threshold: int, delta_min: int,
+           progress: Callable[[int, int], None] | None, scope: Scope | None) -> BuildReport | None:
     started = time.perf_counter()
     data_dir = Path(data_dir)
     with _writer_lock(data_dir), _collecting_garbage(data_dir):
-        records = _records(library)
         prev = _previous(data_dir, embedder)
+        if scope is not None and (prev is None or prev["path"].name != scope.generation):
+            return None
+        records = _records(library)
         version = _split_version()
         prev_articles: dict[str, Any] = prev["articles"] if prev and prev["split_version"] == version else {}
         parts: list[_Part] = []
@@ -206,7 +243,17 @@ def build_index(
             else:
                 items = passages(article)
                 parts.append(_Part(rec, pkey, _passage_hash(items), len(items), items=items))
+        considered = ({key for key in prev["articles"] if key.partition("/")[2] in scope.ids}
+                      if prev is not None and scope is not None else None)
+        if prev is not None and delta.fits(prev, parts, lexical_version(), delta_min, considered):
+            _reused, embedded = _embed(parts, prev, data_dir, embedder, progress)
+            table = scope.files if scope is not None else files.table_of(library, {(r.id, r.locale) for r in records})
+            return _build_delta(library, data_dir, embedder, prev, parts, version, considered, table,
+                                embedded, started)
+        if scope is not None:
+            return None
         reused, embedded = _embed(parts, prev, data_dir, embedder, progress)
+        generation = _new_name()
 
         vectors16 = _assemble_vectors(parts, prev, embedder.dim)
         manifest_articles: dict[str, dict[str, Any]] = {}
@@ -216,13 +263,9 @@ def build_index(
                 "hash": part.rec.hash, "phash": part.phash, "pkey": part.pkey, "start": row, "end": row + part.count}
             row += part.count
         total = row
-        removed = len(set(prev["articles"]) - set(manifest_articles)) if prev else 0
+        removed = len(prev["live"] - set(manifest_articles)) if prev else 0
 
-        generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{int(time.time() * 1000) % 100000:05d}"
-        gen_dir = _index_dir(data_dir) / generation
-        tmp_dir = _index_dir(data_dir) / f".tmp-{generation}"
-        tmp_dir.mkdir(parents=True)
-        try:
+        def write(tmp_dir: Path) -> str:
             # FAISS gets the float16 vectors stored in vectors.npy (widened a block at a time), so
             # reused rows (read back from there) and fresh ones give the same index
             index, index_type = _faiss_index(vectors16, ann_threshold, tmp_dir, prev, parts)
@@ -240,21 +283,82 @@ def build_index(
                 "source_locale": library.config.source_locale, "locales": library.config.locales,
                 "name": library.config.name, "config": library.config.model_dump(mode="json"),
             }
+            (tmp_dir / SPANS).write_bytes(marshal.dumps(manifest_articles))
+            files.write(tmp_dir, library.root, files.Files(
+                files.table_of(library, {(r.id, r.locale) for r in records}), manifest["config"], []))
             (tmp_dir / "manifest.json").write_text(json.dumps(manifest))
-            _fsync_dir(tmp_dir)
-            os.rename(tmp_dir, gen_dir)
-            pointer_tmp = _index_dir(data_dir) / f".CURRENT.{os.getpid()}"
-            pointer_tmp.write_text(generation + "\n")
-            with open(pointer_tmp) as fh:
-                os.fsync(fh.fileno())
-            os.replace(pointer_tmp, _index_dir(data_dir) / "CURRENT")
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-        _collect_garbage(data_dir, keep=generation)
+            return index_type
+
+        index_type = _swap_in(data_dir, generation, write)
         return BuildReport(generation=generation, articles=len(records), embedded=embedded, reused=reused,
                            removed=removed, passages=total, seconds=time.perf_counter() - started,
                            index_type=index_type)
+
+
+def _new_name() -> str:
+    return f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{int(time.time() * 1000) % 100000:05d}"
+
+
+def _build_delta(library: Library, data_dir: Path, embedder: Embedder, prev: dict[str, Any], parts: list[_Part],
+                 version: str, considered: set[str] | None, table: files.Table, embedded: int,
+                 started: float) -> BuildReport:
+    manifest = _delta_manifest(library, embedder, prev, parts, version)
+    changed = [i for i, part in enumerate(parts) if part.old is not None and part.old.get("rkey") != _record_key(part)]
+
+    def write(directory: Path) -> str:
+        delta.link_base(prev, directory)
+        entries, removed, dead = delta.write(directory, prev, parts, embedder.dim, changed, considered)
+        manifest["articles"] = entries
+        manifest["delta"].update(removed=removed, dead=dead)
+        delta_ids = sorted({key.partition("/")[2] for key in [*entries, *removed]})
+        files.write(directory, library.root, files.Files(table, manifest["config"], delta_ids))
+        (directory / "manifest.json").write_text(json.dumps(manifest))
+        return str(manifest["index_type"])
+
+    generation = _new_name()
+    _swap_in(data_dir, generation, write)
+    live = (set(prev["articles"]) - set(manifest["delta"]["removed"])) | set(manifest["articles"])
+    return BuildReport(generation=generation, articles=len(live), embedded=embedded, reused=len(live) - embedded,
+                       removed=len(prev["live"] - live), passages=manifest["passages"] - manifest["delta"]["dead"],
+                       seconds=time.perf_counter() - started, index_type=manifest["index_type"])
+
+
+def _swap_in(data_dir: Path, generation: str, write: Callable[[Path], str]) -> str:
+    """Have `write` fill a temporary folder, flush it, rename it to `generation`, point CURRENT
+    at it, and delete the generations no longer needed. Returns what `write` returned."""
+    gen_dir = _index_dir(data_dir) / generation
+    tmp_dir = _index_dir(data_dir) / f".tmp-{generation}"
+    tmp_dir.mkdir(parents=True)
+    try:
+        result = write(tmp_dir)
+        _fsync_dir(tmp_dir)
+        os.rename(tmp_dir, gen_dir)
+        pointer_tmp = _index_dir(data_dir) / f".CURRENT.{os.getpid()}"
+        pointer_tmp.write_text(generation + "\n")
+        with open(pointer_tmp) as fh:
+            os.fsync(fh.fileno())
+        os.replace(pointer_tmp, _index_dir(data_dir) / "CURRENT")
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    _collect_garbage(data_dir, keep=generation)
+    return result
+
+
+def _delta_manifest(library: Library, embedder: Embedder, prev: dict[str, Any], parts: list[_Part],
+                    version: str) -> dict[str, Any]:
+    """The manifest of a delta generation over `prev`'s base; `_write_delta` fills in its articles."""
+    return {
+        "format": FORMAT, "embedder": embedder.name, "embedder_version": embedder.version, "dim": embedder.dim,
+        "index_type": prev["index_type"], "created": time.time(),
+        "passages": len(prev["vectors"]) + sum(p.count for p in parts if p.old is None),
+        "articles": {}, "split_version": version, "lexical": prev["lexical"],
+        "lexical_version": prev["lexical_version"],
+        "source_locale": library.config.source_locale, "locales": library.config.locales,
+        "name": library.config.name, "config": library.config.model_dump(mode="json"),
+        "delta": {"base": prev["base"], "base_passages": len(prev["vectors"]), "removed": [], "dead": 0,
+                  "base_manifest": prev["manifest"]},
+    }
 
 
 @contextmanager
@@ -392,8 +496,7 @@ def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
                     if len(data) != hi - lo:
                         raise KbError("the previous index's passages.jsonl is shorter than its manifest says")
                 else:
-                    data = "".join(json.dumps(vars(p), ensure_ascii=False) + "\n"
-                                   for p in part.items or []).encode("utf-8")
+                    data = _serialize_passages(part.items or [])
                 fh.write(data)
                 entry["bytes"] = [pos, pos + len(data)]
                 pos += len(data)
@@ -401,6 +504,14 @@ def _write_passages(path: Path, parts: list[_Part], prev: dict[str, Any] | None,
     finally:
         if old_fd is not None:
             os.close(old_fd)
+
+
+def _serialize_passages(items: list[Passage]) -> bytes:
+    return "".join(json.dumps(vars(p), ensure_ascii=False) + "\n" for p in items).encode("utf-8")
+
+
+def _serialize_record(rec: ArticleRecord) -> bytes:
+    return (json.dumps(vars(rec), ensure_ascii=False) + "\n").encode("utf-8")
 
 
 _RECORD_FIELDS = tuple(name for name in ArticleRecord.__dataclass_fields__ if name != "body")
@@ -433,7 +544,7 @@ def _write_articles(path: Path, parts: list[_Part], prev_articles: dict[str, Any
                     if len(data) != hi - lo:
                         raise KbError("the previous index's articles.jsonl is shorter than its manifest says")
                 else:
-                    data = (json.dumps(vars(part.rec), ensure_ascii=False) + "\n").encode("utf-8")
+                    data = _serialize_record(part.rec)
                 fh.write(data)
                 entry["rkey"], entry["abytes"] = rkey, [pos, pos + len(data)]
                 pos += len(data)
@@ -590,13 +701,23 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
         return None
     try:
         manifest = json.loads((gen / "manifest.json").read_text())
-        if (manifest.get("format") != FORMAT or manifest.get("embedder") != embedder.name
+        top, articles = manifest, manifest.get("articles")
+        if "delta" in manifest:  # a delta: builds start from its base (hard-linked in the same folder)
+            manifest = manifest["delta"]["base_manifest"]
+            articles = marshal.loads((gen / SPANS).read_bytes())
+        if not isinstance(articles, dict) or (top.get("format") not in READS or manifest.get("format") not in READS
+                or manifest.get("embedder") != embedder.name
                 or manifest.get("embedder_version") != embedder.version or manifest.get("dim") != embedder.dim):
             return None
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
-    except (OSError, ValueError, json.JSONDecodeError):
+    except (OSError, ValueError, EOFError, TypeError, KeyError, json.JSONDecodeError):
         return None
-    return {"articles": manifest["articles"], "vectors": vectors, "path": gen,
+    live = set(articles)
+    if "delta" in top:
+        live = (live - set(top["delta"]["removed"])) | set(top["articles"])
+    return {"articles": articles, "vectors": vectors, "path": gen, "live": live,
+            "manifest": {k: v for k, v in manifest.items() if k != "articles"},
+            "delta": "delta" in top, "base": top["delta"]["base"] if "delta" in top else gen.name,
             "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {}),
             "lexical_version": manifest.get("lexical_version"),
             "index_type": manifest.get("index_type", "")}
@@ -632,9 +753,24 @@ def _collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -
             shutil.rmtree(path, ignore_errors=True)
 
 
+class Vectors:
+    """Passage vectors by row: the base's, memory-mapped, then a delta's, in memory."""
+
+    def __init__(self, base: np.ndarray, extra: np.ndarray | None = None) -> None:
+        self.base, self.extra = base, extra
+
+    def __getitem__(self, rows: list[int]) -> np.ndarray:
+        if self.extra is None or not len(self.extra):
+            return np.asarray(self.base[rows], dtype=np.float32)
+        n = len(self.base)
+        return np.vstack([np.asarray(self.base[r], dtype=np.float32) if r < n else self.extra[r - n]
+                          for r in rows]).reshape(len(rows), -1)
+
+
 @dataclass
 class Index:
-    """A loaded, immutable generation of the index."""
+    """A loaded, immutable generation of the index. With a delta, rows past the base's
+    (`dense.ntotal`) are the delta's, searched exactly, and the base's `dead` rows never match."""
 
     path: Path
     manifest: dict[str, Any]
@@ -642,21 +778,40 @@ class Index:
     articles: dict[tuple[str, str], ArticleRecord]
     dense: Any
     lexical: Lexical
+    vectors: Vectors
+    dead: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     by_id: dict[str, dict[str, ArticleRecord]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for (aid, locale), record in self.articles.items():
             self.by_id.setdefault(aid, {})[locale] = record
+        self._dead = frozenset(self.dead.tolist())
+        self._params: Any = None
+        if len(self.dead):
+            self._selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.dead))  # kept: params point to it
+            self._params = (faiss.SearchParametersIVF(sel=self._selector, nprobe=self.dense.nprobe)
+                            if hasattr(self.dense, "nprobe") else faiss.SearchParameters(sel=self._selector))
 
     @property
     def generation(self) -> str:
         return self.path.name
 
+    def live(self, row: int) -> bool:
+        return row not in self._dead
+
     def dense_search(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if not self.passages:
-            return []
-        scores, rows = self.dense.search(np.asarray(qvec, dtype=np.float32).reshape(1, -1), min(k, len(self.passages)))
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        query = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
+        hits: list[tuple[int, float]] = []
+        base = self.dense.ntotal
+        if base:
+            scores, rows = self.dense.search(query, min(k, base), params=self._params)
+            hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        extra = self.vectors.extra
+        if extra is not None and len(extra):
+            sims = extra @ query[0]
+            top = np.argsort(-sims, kind="stable")[:k]
+            hits = sorted(hits + [(base + int(i), float(sims[i])) for i in top], key=lambda hit: -hit[1])[:k]
+        return hits
 
 
 def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
@@ -664,17 +819,34 @@ def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
     if gen is None:
         raise KbError(f"no search index in {data_dir}: run 'kb index' first")
     manifest = json.loads((gen / "manifest.json").read_text())
-    if manifest.get("format") != FORMAT:
-        raise KbError(f"the index in {gen} has format {manifest.get('format')}, this kb reads {FORMAT}: run 'kb index'")
+    if manifest.get("format") not in READS:
+        raise KbError(f"the index in {gen} has format {manifest.get('format')}, this kb reads "
+                      f"{', '.join(map(str, READS))}: run 'kb index'")
     if embedder_name is not None and manifest["embedder"] != embedder_name:
         raise KbError(f"the index in {data_dir} was built with embedder {manifest['embedder']!r}, not "
                       f"{embedder_name!r}: run 'kb index --embedder {embedder_name}' to reindex")
     with open(gen / "passages.jsonl", encoding="utf-8") as fh:
         items = [Passage(**json.loads(line)) for line in fh]
     with open(gen / "articles.jsonl", encoding="utf-8") as fh:
-        records = [ArticleRecord(**json.loads(line)) for line in fh]
+        records = {(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in fh)}
     dense = faiss.read_index(str(gen / "dense.faiss"))
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
-    return Index(path=gen, manifest=manifest, passages=items,
-                 articles={(r.id, r.locale): r for r in records}, dense=dense, lexical=Lexical.load(gen))
+    base_vectors = np.load(gen / "vectors.npy", mmap_mode="r")
+    if "delta" not in manifest:
+        return Index(path=gen, manifest=manifest, passages=items, articles=records, dense=dense,
+                     lexical=Lexical.load(gen), vectors=Vectors(base_vectors))
+    extra, dead, passage_lines, record_lines = delta.load(gen)
+    base = json.loads((gen / "base.json").read_text())
+    spans = base["articles"]
+    for key in manifest["delta"]["removed"]:
+        spans.pop(key, None)
+        locale, _, aid = key.partition("/")
+        records.pop((aid, locale), None)
+    spans.update(manifest["articles"])
+    items += [Passage(**json.loads(line)) for line in passage_lines]
+    records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
+    if len(items) != manifest["passages"] or len(extra) + len(base_vectors) != len(items):
+        raise KbError(f"the index in {gen} is incomplete (its delta does not match its base): run 'kb index'")
+    return Index(path=gen, manifest={**manifest, "articles": spans}, passages=items, articles=records, dense=dense,
+                 lexical=Lexical.load(gen, gen / "delta", dead), vectors=Vectors(base_vectors, extra), dead=dead)

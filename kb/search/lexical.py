@@ -119,9 +119,21 @@ def join_tokens(pieces: list[Tokens | tuple[list[str], str]]) -> Tokens:
     return Tokens([strings[i] for i in order], renumber[ids].astype(np.int32), offsets)
 
 
-def build_model(tokens: Tokens) -> bm25s.BM25:
+@dataclass
+class Stats:
+    """Corpus statistics of a saved model: passages, average length, passages per token."""
+
+    docs: int
+    average: float
+    df: dict[str, int]
+
+
+def build_model(tokens: Tokens, base: Stats | None = None) -> bm25s.BM25:
     """The model `bm25s.BM25().index(token lists)` builds (the same scores, bit for bit), with the
-    vocabulary numbered as in `tokens` instead of in set order, computed with whole-array numpy."""
+    vocabulary numbered as in `tokens` instead of in set order, computed with whole-array numpy.
+
+    With `base`, the passages are scored as if added to that corpus: a token's passage count and
+    the number of passages are the base's plus these, the average length is the base's."""
     model = bm25s.BM25()
     n_docs, n_vocab = len(tokens), len(tokens.vocab)
     doc_len = np.diff(tokens.offsets)
@@ -131,10 +143,12 @@ def build_model(tokens: Tokens) -> bm25s.BM25:
     cols, rows = pairs // max(n_docs, 1), pairs % max(n_docs, 1)
     df = np.bincount(cols, minlength=n_vocab)
     idf = np.zeros(n_vocab, dtype=model.dtype)
+    total = n_docs + (base.docs if base else 0)
     for token, count in enumerate(df.tolist()):  # math.log per token, as bm25s does
         if count:
-            idf[token] = math.log(1 + (n_docs - count + 0.5) / (count + 0.5))
-    avg = np.float64(doc_len.mean()) if n_docs else np.float64("nan")
+            count += base.df.get(tokens.vocab[token], 0) if base else 0
+            idf[token] = math.log(1 + (total - count + 0.5) / (count + 0.5))
+    avg = (np.float64(base.average) if base else np.float64(doc_len.mean()) if n_docs else np.float64("nan"))
     l_d = doc_len[rows].astype(np.float64)
     tf64 = tf.astype(model.dtype).astype(np.float64)
     tfc = tf64 / (model.k1 * ((1 - model.b) + model.b * l_d / avg) + tf64)
@@ -183,6 +197,24 @@ def load_tokens(generation: Path, locale: str) -> tuple[Tokens, np.ndarray] | No
     return Tokens(vocab, ids, offsets), rows
 
 
+def load_stats(generation: Path, locale: str) -> Stats | None:
+    """The corpus statistics of the model `locale` saved in `generation`, or None without one."""
+    sub = generation / f"bm25-{locale}"
+    try:
+        with open(sub / "vocab.index.json", encoding="utf-8") as fh:
+            vocab_dict = json.load(fh)
+        indptr = np.load(sub / "indptr.csc.index.npy")
+        offsets = np.load(sub / "offsets.npy")
+    except (OSError, ValueError):
+        return None
+    df = np.diff(indptr)
+    docs = len(offsets) - 1
+    if docs <= 0:
+        return None
+    counts = {token: int(df[i]) for token, i in vocab_dict.items() if 0 <= i < len(df) and df[i]}
+    return Stats(docs=docs, average=float(np.diff(offsets).mean()), df=counts)
+
+
 def link_model(previous: Path, directory: Path, locale: str, rows: np.ndarray) -> None:
     """Reuse the saved model of `locale` from the generation `previous`: hard-link its files
     (never written again, so both generations may share them) and write its rows anew."""
@@ -195,12 +227,20 @@ def link_model(previous: Path, directory: Path, locale: str, rows: np.ndarray) -
 
 
 class Lexical:
-    """One BM25 index per locale over passage rows of the dense index."""
+    """One BM25 index per locale over passage rows of the dense index; for an index with a delta
+    (kb/search/delta.py), a second model per locale over the delta's passages, scored with the
+    base's statistics, and the base's dead rows left out."""
 
     def __init__(self, models: dict[str, tuple[bm25s.BM25, np.ndarray]],
-                 tokens: dict[str, Tokens] | None = None) -> None:
+                 tokens: dict[str, Tokens] | None = None,
+                 delta: dict[str, tuple[bm25s.BM25, np.ndarray]] | None = None,
+                 dead: np.ndarray | None = None) -> None:
         self._models = models  # locale -> (bm25, passage rows)
         self._tokens = tokens or {}  # locale -> its passages' tokens, when built here
+        self._delta = delta or {}
+        # locale -> positions in its base model of dead rows
+        self._dead = {locale: np.flatnonzero(np.isin(rows, dead)) for locale, (_, rows) in models.items()} \
+            if dead is not None and len(dead) else {}
 
     @classmethod
     def build(cls, texts: list[str], locales: list[str]) -> Lexical:
@@ -216,28 +256,42 @@ class Lexical:
         for locale, (model, rows) in self._models.items():
             save_model(directory, locale, model, rows, self._tokens[locale])
 
-    @classmethod
-    def load(cls, directory: Path) -> Lexical:
+    @staticmethod
+    def _load_models(directory: Path) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
         models = {}
         for sub in sorted(directory.glob("bm25-*")):
             model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
-        return cls(models)
+        return models
+
+    @classmethod
+    def load(cls, directory: Path, delta: Path | None = None, dead: np.ndarray | None = None) -> Lexical:
+        return cls(cls._load_models(directory), delta=cls._load_models(delta) if delta else None, dead=dead)
 
     @property
     def locales(self) -> list[str]:
-        return list(self._models)
+        return sorted({*self._models, *self._delta})
 
     def search(self, query: str, locale: str, k: int = 50) -> list[tuple[int, float]]:
         """Top passage rows in `locale` for the query: [(row, bm25 score)], best first."""
-        entry = self._models.get(locale)
+        words = tokenize(query, locale)
+        found = self._top(self._models.get(locale), words, k, self._dead.get(locale))
+        if locale in self._delta:
+            found = sorted(found + self._top(self._delta[locale], words, k, None), key=lambda hit: -hit[1])[:k]
+        return found
+
+    @staticmethod
+    def _top(entry: tuple[bm25s.BM25, np.ndarray] | None, words: list[str], k: int,
+             dead: np.ndarray | None) -> list[tuple[int, float]]:
         if entry is None:
             return []
         model, rows = entry
         vocab = model.vocab_dict
-        tokens = [t for t in tokenize(query, locale) if t in vocab]
+        tokens = [t for t in words if t in vocab]
         if not tokens:
             return []
         scores = model.get_scores(tokens)
+        if dead is not None and len(dead):
+            scores[dead] = 0.0
         top = np.argsort(-scores)[:k]
         return [(int(rows[i]), float(scores[i])) for i in top if scores[i] > 0]

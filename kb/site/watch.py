@@ -33,12 +33,11 @@ def snapshot(content: Path) -> dict[str, float]:
 def rebuild(content: Path, data: Path, site: Path, embedder: str) -> str:
     from kb.content.library import Library
     from kb.search.embedders import get_embedder
-    from kb.search.index import build_index
+    from kb.search.update import update_index
     from kb.site.build import build_site
 
-    library = Library.load(content)
-    index = build_index(library, data, get_embedder(embedder))
-    pages = build_site(library, site)
+    index = update_index(content, data, get_embedder(embedder)).report
+    pages = build_site(Library.load(content, cache_dir=data / "cache"), site)
     return (f"rebuilt: {index.embedded} article(s) embedded, {index.reused} reused; "
             f"{pages.rendered} page(s) rendered, {pages.skipped} unchanged")
 
