@@ -152,10 +152,12 @@ def md_scale(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
         b = r.get("build", {})
         rows.append([f"{r['n']:,} × {r['locales']}", f"{r['articles']:,}", f"{r['passages']:,}", b.get("embedder_label", "–"),
                      b.get("seconds"), b.get("articles_per_s"), r.get("projected", {}).get("ensemble_total_s"),
-                     r.get("incremental", {}).get("total_seconds"), r.get("index_mb"),
+                     r.get("incremental", {}).get("in_process_median_s"), r.get("incremental", {}).get("kb_index_command_s"),
+                     r.get("index_mb"),
                      r.get("query", {}).get("p50_ms"), r.get("query", {}).get("p95_ms"), r.get("query", {}).get("server_rss_mb")])
     lines += _table(["help center", "articles", "passages", "full build with", "full build s", "articles/s",
-                     "projected s with ensemble", "incremental s (1 edit: load + build)", "index MB", "search p50 ms",
+                     "projected s with ensemble", "1 edit: update s (model loaded)", "1 edit: `kb index` s",
+                     "index MB", "search p50 ms",
                      "search p95 ms", "server RSS MB"], rows)
     for r in s.get("runs", []):
         b = r.get("build", {})
@@ -168,11 +170,17 @@ def md_scale(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
                   + ". Projected embedding time for all passages: "
                   + ", ".join(f"{k} {v / 60:.1f} min" for k, v in r.get("projected", {}).get("embed_s", {}).items()) + "."]
         inc = r.get("incremental", {})
-        if inc:
-            lines += [f"Incremental reindex after editing one article: load the library {inc.get('load_seconds')} s, "
-                      f"build {inc.get('build_seconds')} s ({inc.get('embedded')} article(s) embedded, "
-                      f"{inc.get('reused')} reused); phases: "
-                      + ", ".join(f"{k} {v}" for k, v in inc.get("phases", {}).items() if v >= 0.05)]
+        if inc.get("in_process"):
+            lines += ["", "Incremental reindex, one article edited each time, the model loaded (as `kb serve --watch` "
+                      "keeps it):", ""]
+            lines += _table(["edit", "seconds", "quick", "files read", "embedded", "delta", "where the time goes"],
+                            [[i + 1, e["seconds"], e["quick"], e["files_read"], e["embedded"], e["delta"],
+                              "; ".join(f"{k} {v:.2f}" for k, v in e["phases"].items() if v >= 0.01)]
+                             for i, e in enumerate(inc["in_process"])])
+            lines += ["", f"The `kb index` command after one more edit (a new process: imports, model load, update): "
+                      f"{inc.get('kb_index_command_s')} s. Reading the whole help center instead (as after a change "
+                      f"to kb.toml): {inc.get('whole_read_s')} s ("
+                      + "; ".join(f"{k} {v:.2f}" for k, v in inc.get("whole_read_phases", {}).items() if v >= 0.01) + ")."]
         if r.get("notes"):
             lines += [""] + [f"- {n}" for n in r["notes"]]
     if "scale" in plots:
@@ -381,7 +389,8 @@ def console(results: dict[str, Any]) -> str:
         b, inc, qy = r.get("build", {}), r.get("incremental", {}), r.get("query", {})
         lines.append(f"scale {r['n']}x{r['locales']}: {r['passages']} passages; full build ({b.get('embedder_label')}) "
                      f"{b.get('seconds')} s = {b.get('articles_per_s')} articles/s; projected with ensemble "
-                     f"{r.get('projected', {}).get('ensemble_total_s')} s; incremental {inc.get('build_seconds')} s; "
+                     f"{r.get('projected', {}).get('ensemble_total_s')} s; incremental {inc.get('in_process_median_s')} s "
+                     f"(kb index command {inc.get('kb_index_command_s')} s); "
                      f"index {r.get('index_mb')} MB; search p50 {qy.get('p50_ms')} ms p95 {qy.get('p95_ms')} ms; "
                      f"server RSS {qy.get('server_rss_mb')} MB")
     for r in results.get("site", {}).get("runs", []):

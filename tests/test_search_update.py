@@ -21,6 +21,7 @@ EMB = "use-multilingual"
 
 @pytest.fixture(autouse=True)
 def _small_and_settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delta, "DELTA_MIN", 1)  # deltas from the first passage on
     monkeypatch.setattr(delta, "DELTA_MAX", 1.0)  # a small help center: one article is a tenth of it
     monkeypatch.setattr(parsecache, "RACY_NS", 0)  # files written a moment ago count as settled
 
@@ -145,3 +146,15 @@ def test_the_scan_lists_what_the_library_loads(tmp_path: Path) -> None:
         (folder / rel).write_text("x")
     expected = [files.relative(p, tmp_path / "content") for p in markdown_files(folder)]
     assert files.scan(folder, "de") == expected and "de/a.md" in expected and len(expected) == 8
+
+
+def test_below_delta_min_an_update_reads_the_whole_help_center_and_builds_it_whole(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delta, "DELTA_MIN", 10**9)
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    _index(content, data)
+    blik = content / "en" / "payments" / "pay-with-blik.md"
+    blik.write_text(blik.read_text().replace("two minutes", "120 seconds"))
+    update = _index(content, data)
+    assert not update.quick and update.report.embedded == 1 and "delta" not in _manifest(data)

@@ -185,7 +185,7 @@ def build_index(
     embedder: Embedder,
     *,
     ann_threshold: int = ANN_THRESHOLD,
-    delta_min: int = delta.DELTA_MIN,
+    delta_min: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Embed what changed, write a new generation, swap it in. Returns what was done.
@@ -193,10 +193,11 @@ def build_index(
     What belongs to unchanged articles is taken from the previous generation as it is: their
     passage lines and vectors, and the BM25 model of every locale none of whose articles changed
     (hard-linked). The result is the same as a build from scratch with the same embeddings.
-    A small change to an index of `delta_min` passages or more writes a delta generation instead
-    (kb/search/delta.py): the previous base's files hard-linked, and only what changed.
+    A small change to an index of `delta_min` (default delta.DELTA_MIN) passages or more writes a
+    delta generation instead (kb/search/delta.py): the base's files hard-linked, and what changed.
     """
-    report = _build(library, data_dir, embedder, ann_threshold, delta_min, progress, None)
+    report = _build(library, data_dir, embedder, ann_threshold,
+                    delta.DELTA_MIN if delta_min is None else delta_min, progress, None)
     assert report is not None
     return report
 
@@ -215,9 +216,9 @@ class Scope:
 def build_delta(library: Library, data_dir: Path, embedder: Embedder, scope: Scope, *,
                 progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
     """A delta generation over `scope.generation` from a library of some translation groups
-    (kb/search/update.py), or None when the live generation is another one, or the change is too
-    large for a delta: then a build from the whole library is needed."""
-    return _build(library, data_dir, embedder, ANN_THRESHOLD, 0, progress, scope)
+    (kb/search/update.py), or None when the live generation is another one, or too small for
+    deltas (delta.DELTA_MIN), or the change too large: then a build from the whole library is needed."""
+    return _build(library, data_dir, embedder, ANN_THRESHOLD, delta.DELTA_MIN, progress, scope)
 
 
 def _build(library: Library, data_dir: Path, embedder: Embedder, ann_threshold: int, delta_min: int,
