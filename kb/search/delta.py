@@ -77,7 +77,7 @@ def link_base(prev: dict[str, Any], directory: Path) -> None:
 
 def write(directory: Path, prev: dict[str, Any], parts: list[_Part], dim: int, records_changed: list[int],
           considered: set[str] | None = None) -> tuple[dict[str, dict[str, Any]], list[str], int]:
-    """Write `directory/delta/` over the base `prev`. `parts` replace the base's articles in
+    """Write `directory/delta/` over the base `prev` (the caller flushes it to disk). `parts` replace the base's articles in
     `considered` (None: all); `records_changed` are the indexes of parts kept from the base whose
     record differs from the base's. Returns the manifest entries of the articles that differ from
     the base, the base's articles no longer live, and the count of dead base rows."""
@@ -100,12 +100,12 @@ def write(directory: Path, prev: dict[str, Any], parts: list[_Part], dim: int, r
                 vectors[row : row + part.count] = part.vectors
             elif part.old_rows is not None:  # passages split anew, same texts: the base's vectors
                 vectors[row : row + part.count] = prev["vectors"][part.old_rows[0] : part.old_rows[1]]
+            elif part.count:
+                raise AssertionError(f"no vectors for {part.rec.locale}/{part.rec.id}")
             fh.write(_serialize_passages(part.items or []))
             entries[f"{part.rec.locale}/{part.rec.id}"] = _entry(part, base + row)
             by_locale.setdefault(part.rec.locale, []).append((base + row, [p.embed_text for p in part.items or []]))
             row += part.count
-        fh.flush()
-        os.fsync(fh.fileno())
     for part in parts:
         if part.old is not None:
             alive[part.old["start"] : part.old["end"]] = True
@@ -116,8 +116,6 @@ def write(directory: Path, prev: dict[str, Any], parts: list[_Part], dim: int, r
     with open(sub / "articles.jsonl", "wb") as fh:
         for part in [*fresh, *(parts[i] for i in records_changed)]:
             fh.write(_serialize_record(part.rec))
-        fh.flush()
-        os.fsync(fh.fileno())
     np.save(sub / "vectors.npy", vectors)
     dead = np.flatnonzero(~alive)
     np.save(sub / "dead.npy", dead)

@@ -348,7 +348,7 @@ def _swap_in(data_dir: Path, generation: str, write: Callable[[Path], str]) -> s
 
 def _delta_manifest(library: Library, embedder: Embedder, prev: dict[str, Any], parts: list[_Part],
                     version: str) -> dict[str, Any]:
-    """The manifest of a delta generation over `prev`'s base; `_write_delta` fills in its articles."""
+    """The manifest of a delta generation over `prev`'s base; `_build_delta` fills in its articles."""
     return {
         "format": FORMAT, "embedder": embedder.name, "embedder_version": embedder.version, "dim": embedder.dim,
         "index_type": prev["index_type"], "created": time.time(),
@@ -761,7 +761,7 @@ class Vectors:
         self.base, self.extra = base, extra
 
     def __getitem__(self, rows: list[int]) -> np.ndarray:
-        if self.extra is None or not len(self.extra):
+        if self.extra is None or not len(self.extra) or not len(rows):
             return np.asarray(self.base[rows], dtype=np.float32)
         n = len(self.base)
         return np.vstack([np.asarray(self.base[r], dtype=np.float32) if r < n else self.extra[r - n]
@@ -838,8 +838,7 @@ def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
         return Index(path=gen, manifest=manifest, passages=items, articles=records, dense=dense,
                      lexical=Lexical.load(gen), vectors=Vectors(base_vectors))
     extra, dead, passage_lines, record_lines = delta.load(gen)
-    base = json.loads((gen / "base.json").read_text())
-    spans = base["articles"]
+    spans = marshal.loads((gen / SPANS).read_bytes())  # the base's articles (also in base.json)
     for key in manifest["delta"]["removed"]:
         spans.pop(key, None)
         locale, _, aid = key.partition("/")
