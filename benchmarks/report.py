@@ -181,6 +181,12 @@ def md_scale(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
                       f"{inc.get('kb_index_command_s')} s. Reading the whole help center instead (as after a change "
                       f"to kb.toml): {inc.get('whole_read_s')} s ("
                       + "; ".join(f"{k} {v:.2f}" for k, v in inc.get("whole_read_phases", {}).items() if v >= 0.01) + ")."]
+        qy = r.get("query", {})
+        if qy.get("edit_update_s") is not None:
+            lines += ["", f"With `kb serve` running on the index: an article edited, the index updated in "
+                      f"{qy['edit_update_s']} s, and the server answering from the new index "
+                      f"{qy.get('edit_served_s')} s after the edit (resident memory {qy.get('server_rss_mb')} MB "
+                      f"before, {qy.get('server_rss_after_edit_mb')} MB after)."]
         if r.get("notes"):
             lines += [""] + [f"- {n}" for n in r["notes"]]
     if "scale" in plots:

@@ -101,8 +101,11 @@ def throughput(texts: list[str], quick: bool) -> tuple[dict[str, float], int]:
     return {k: round(v, 2) for k, v in rates.items()}, max(sizes.values())
 
 
-def serve_probe(data: Path, queries: list[str]) -> dict[str, Any]:
-    """kb serve on the index: start-up, GET /v1/search one at a time, resident memory."""
+def serve_probe(data: Path, queries: list[str], content: Path | None = None, embedder: Any = None,
+                edit: int = 0) -> dict[str, Any]:
+    """kb serve on the index: start-up, GET /v1/search one at a time, resident memory; then, with
+    `content`, how long after an edit the server answers from an index that holds it (the
+    update here, then the server's reload)."""
     import httpx
 
     from benchmarks.load import KbServer, kb_serve_available
@@ -120,8 +123,22 @@ def serve_probe(data: Path, queries: list[str]) -> dict[str, Any]:
             times.append((time.perf_counter() - t0) * 1000)
             errors += r.status_code != 200
         s = latency_summary(times)
-        return {"startup_s": round(server.startup_seconds, 1), "n": s["n"], "p50_ms": s["p50"], "p95_ms": s["p95"],
-                "p99_ms": s["p99"], "errors": errors, "server_rss_mb": round(rss_tree(server.proc.pid) / 2**20, 1)}
+        out = {"startup_s": round(server.startup_seconds, 1), "n": s["n"], "p50_ms": s["p50"], "p95_ms": s["p95"],
+               "p99_ms": s["p99"], "errors": errors, "server_rss_mb": round(rss_tree(server.proc.pid) / 2**20, 1)}
+        if content is not None:
+            synth.edit_article(content, edit)
+            started = time.perf_counter()
+            report = update_index(content, data, embedder).report
+            out["edit_update_s"] = round(time.perf_counter() - started, 2)
+            while client.get("/healthz").json().get("generation") != report.generation:
+                if time.perf_counter() - started > 600:
+                    out["edit_served_s"] = None
+                    break
+                time.sleep(0.02)
+            else:
+                out["edit_served_s"] = round(time.perf_counter() - started, 2)
+            out["server_rss_after_edit_mb"] = round(rss_tree(server.proc.pid) / 2**20, 1)
+        return out
 
 
 def update_phases() -> PhaseTimer:
@@ -232,7 +249,7 @@ def run_one(work: Path, n: int, quick: bool, queries: list[str]) -> dict[str, An
     log(f"scale {n}: incremental reindex after one edit")
     out["incremental"] = incremental(content, data, real)
     log(f"scale {n}: kb serve on the index")
-    out["query"] = serve_probe(data, queries)
+    out["query"] = serve_probe(data, queries, content, real, edit=10)
     if not quick:
         shutil.rmtree(content, ignore_errors=True)
     return out

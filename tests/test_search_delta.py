@@ -261,3 +261,26 @@ def test_an_index_of_format_1_is_served_and_reused(tmp_path: Path) -> None:
     (current_generation(data) / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))  # type: ignore[operator]
     with pytest.raises(KbError, match="format 3, this kb reads 1, 2: run 'kb index'"):
         load_index(data)
+
+
+def test_the_engine_reloads_a_delta_without_reading_its_base_again(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    emb = get_embedder("use-multilingual")
+    build_index(Library.load(content), data, emb, delta_min=1)
+    engine = Engine(data)
+    base = engine.index.base
+    _edit_blik(content, "120 seconds, codeword zanzibar")
+    build_index(Library.load(content), data, emb, delta_min=1)
+    engine.reload_now()
+    assert "delta" in engine.index.manifest and engine.index.base is base  # shared, not read again
+    fresh = Engine(data)
+    assert fresh.index.base is not base and fresh.index.generation == engine.index.generation
+    for query, lang in QUERIES + [("zanzibar", "en")]:
+        assert [h.to_dict() for h in engine.search(query, lang=lang).hits] == \
+            [h.to_dict() for h in fresh.search(query, lang=lang).hits], query
+    (content / "en" / "shipping" / "track-parcel.md").unlink()
+    build_index(Library.load(content), data, emb, delta_min=10**9)  # a full build: a new base
+    engine.reload_now()
+    assert "delta" not in engine.index.manifest and engine.index.base is not base
+    assert all(h.id != "track-parcel" for h in engine.search("where is my parcel", lang="en").hits)

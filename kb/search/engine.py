@@ -131,7 +131,7 @@ class Engine:
 
     def _reload(self) -> None:
         try:
-            fresh = load_index(self.data_dir, self._index.manifest["embedder"])
+            fresh = load_index(self.data_dir, self._index.manifest["embedder"], reuse=self._index)
             with self._lock:
                 self._index, self._vectors = fresh, fresh.vectors
         except (KbError, OSError, ValueError):

@@ -768,6 +768,20 @@ class Vectors:
                           for r in rows]).reshape(len(rows), -1)
 
 
+@dataclass(frozen=True)
+class Base:
+    """A full generation as loaded, never changed afterwards: the index itself, or the base of a
+    delta. The generations of deltas over the same base share one (loaded once, in memory once)."""
+
+    name: str
+    passages: list[Passage]
+    records: dict[tuple[str, str], ArticleRecord]
+    spans: dict[str, dict[str, Any]]
+    dense: Any
+    lexical: dict[str, Any]  # locale -> (BM25 model, passage rows)
+    vectors: np.ndarray  # memory-mapped
+
+
 @dataclass
 class Index:
     """A loaded, immutable generation of the index. With a delta, rows past the base's
@@ -780,6 +794,7 @@ class Index:
     dense: Any
     lexical: Lexical
     vectors: Vectors
+    base: Base
     dead: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     by_id: dict[str, dict[str, ArticleRecord]] = field(default_factory=dict)
 
@@ -815,7 +830,9 @@ class Index:
         return hits
 
 
-def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
+def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None) -> Index:
+    """The live generation. With `reuse` (the index loaded before), a delta over the base that
+    one has too takes the base from it instead of reading it again: only the delta is read."""
     gen = current_generation(Path(data_dir))
     if gen is None:
         raise KbError(f"no search index in {data_dir}: run 'kb index' first")
@@ -826,6 +843,33 @@ def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
     if embedder_name is not None and manifest["embedder"] != embedder_name:
         raise KbError(f"the index in {data_dir} was built with embedder {manifest['embedder']!r}, not "
                       f"{embedder_name!r}: run 'kb index --embedder {embedder_name}' to reindex")
+    if "delta" not in manifest:
+        base = _load_base(gen, gen.name, manifest["articles"])
+        return Index(path=gen, manifest=manifest, passages=base.passages, articles=base.records, dense=base.dense,
+                     lexical=Lexical(base.lexical), vectors=Vectors(base.vectors), base=base)
+    info = manifest["delta"]
+    if reuse is not None and reuse.base.name == info["base"] and len(reuse.base.passages) == info["base_passages"]:
+        base = reuse.base
+    else:
+        base = _load_base(gen, info["base"], marshal.loads((gen / SPANS).read_bytes()))
+    extra, dead, passage_lines, record_lines = delta.load(gen)
+    spans, records = dict(base.spans), dict(base.records)
+    for key in info["removed"]:
+        spans.pop(key, None)
+        locale, _, aid = key.partition("/")
+        records.pop((aid, locale), None)
+    spans.update(manifest["articles"])
+    items = base.passages + [Passage(**json.loads(line)) for line in passage_lines]
+    records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
+    if len(items) != manifest["passages"] or len(extra) + len(base.vectors) != len(items):
+        raise KbError(f"the index in {gen} is incomplete (its delta does not match its base): run 'kb index'")
+    lexical = Lexical(base.lexical, delta=Lexical.load_models(gen / "delta"), dead=dead)
+    return Index(path=gen, manifest={**manifest, "articles": spans}, passages=items, articles=records,
+                 dense=base.dense, lexical=lexical, vectors=Vectors(base.vectors, extra), base=base, dead=dead)
+
+
+def _load_base(gen: Path, name: str, spans: dict[str, dict[str, Any]]) -> Base:
+    """The full generation in `gen` (a delta's folder holds its base's files under the same names)."""
     with open(gen / "passages.jsonl", encoding="utf-8") as fh:
         items = [Passage(**json.loads(line)) for line in fh]
     with open(gen / "articles.jsonl", encoding="utf-8") as fh:
@@ -833,20 +877,5 @@ def load_index(data_dir: Path, embedder_name: str | None = None) -> Index:
     dense = faiss.read_index(str(gen / "dense.faiss"))
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
-    base_vectors = np.load(gen / "vectors.npy", mmap_mode="r")
-    if "delta" not in manifest:
-        return Index(path=gen, manifest=manifest, passages=items, articles=records, dense=dense,
-                     lexical=Lexical.load(gen), vectors=Vectors(base_vectors))
-    extra, dead, passage_lines, record_lines = delta.load(gen)
-    spans = marshal.loads((gen / SPANS).read_bytes())  # the base's articles (also in base.json)
-    for key in manifest["delta"]["removed"]:
-        spans.pop(key, None)
-        locale, _, aid = key.partition("/")
-        records.pop((aid, locale), None)
-    spans.update(manifest["articles"])
-    items += [Passage(**json.loads(line)) for line in passage_lines]
-    records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
-    if len(items) != manifest["passages"] or len(extra) + len(base_vectors) != len(items):
-        raise KbError(f"the index in {gen} is incomplete (its delta does not match its base): run 'kb index'")
-    return Index(path=gen, manifest={**manifest, "articles": spans}, passages=items, articles=records, dense=dense,
-                 lexical=Lexical.load(gen, gen / "delta", dead), vectors=Vectors(base_vectors, extra), dead=dead)
+    return Base(name=name, passages=items, records=records, spans=spans, dense=dense,
+                lexical=Lexical.load_models(gen), vectors=np.load(gen / "vectors.npy", mmap_mode="r"))

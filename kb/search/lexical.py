@@ -257,16 +257,13 @@ class Lexical:
             save_model(directory, locale, model, rows, self._tokens[locale])
 
     @staticmethod
-    def _load_models(directory: Path) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+    def load_models(directory: Path) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+        """The models saved in `directory`, by locale, with their passage rows."""
         models = {}
         for sub in sorted(directory.glob("bm25-*")):
             model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
-
-    @classmethod
-    def load(cls, directory: Path, delta: Path | None = None, dead: np.ndarray | None = None) -> Lexical:
-        return cls(cls._load_models(directory), delta=cls._load_models(delta) if delta else None, dead=dead)
 
     @property
     def locales(self) -> list[str]:
