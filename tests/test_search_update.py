@@ -158,3 +158,19 @@ def test_below_delta_min_an_update_reads_the_whole_help_center_and_builds_it_who
     blik.write_text(blik.read_text().replace("two minutes", "120 seconds"))
     update = _index(content, data)
     assert not update.quick and update.report.embedded == 1 and "delta" not in _manifest(data)
+
+
+def test_kb_index_says_what_it_read_and_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kb.cli import main
+
+    content = write_help_center(tmp_path / "content")
+    args = ["index", "--content", str(content), "--data", str(tmp_path / "data"), "--embedder", EMB]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "read all 5 articles" in first and "a delta over" not in first
+    blik = content / "en" / "payments" / "pay-with-blik.md"
+    blik.write_text(blik.read_text().replace("two minutes", "120 seconds"))
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "read 1 changed or related files" in second and "1 embedded" in second
+    assert f"a delta over {first.split('generation ')[1].strip()}" in second

@@ -32,9 +32,11 @@ def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
     for problem in update.problems:
         typer.echo(f"skipped: {problem}", err=True)
     report = update.report
+    read = f"read {update.read} changed or related files" if update.quick else f"read all {update.read} articles"
+    kind = f"{report.index_type}, a delta over {report.delta_over}" if report.delta_over else report.index_type
     typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
-               f"{report.seconds:.1f}s: {report.embedded} embedded, {report.reused} reused, "
-               f"{report.removed} removed; index {report.index_type}, generation {report.generation}")
+               f"{update.seconds:.1f}s ({read}): {report.embedded} embedded, {report.reused} reused, "
+               f"{report.removed} removed; index {kind}, generation {report.generation}")
 
 
 def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],

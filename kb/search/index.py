@@ -69,6 +69,7 @@ class BuildReport:
     passages: int
     seconds: float
     index_type: str
+    delta_over: str | None = None  # the base generation, when this one is a delta over it
 
 
 @dataclass
@@ -321,7 +322,8 @@ def _build_delta(library: Library, data_dir: Path, embedder: Embedder, prev: dic
     live = (set(prev["articles"]) - set(manifest["delta"]["removed"])) | set(manifest["articles"])
     return BuildReport(generation=generation, articles=len(live), embedded=embedded, reused=len(live) - embedded,
                        removed=len(prev["live"] - live), passages=manifest["passages"] - manifest["delta"]["dead"],
-                       seconds=time.perf_counter() - started, index_type=manifest["index_type"])
+                       seconds=time.perf_counter() - started, index_type=manifest["index_type"],
+                       delta_over=prev["base"])
 
 
 def _swap_in(data_dir: Path, generation: str, write: Callable[[Path], str]) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kb.content.article import Article
@@ -37,12 +37,13 @@ class Update:
     problems: list[Problem]
     quick: bool  # only the changed files' groups were read
     read: int  # article files read (parsed or from the parse cache)
-    notes: list[str] = field(default_factory=list)
+    seconds: float  # reading the help center and building, in all
 
 
 def update_index(content: Path, data_dir: Path, embedder: Embedder, *, ann_threshold: int = ANN_THRESHOLD,
                  progress: Callable[[int, int], None] | None = None) -> Update:
     """Bring the index in `data_dir` up to date with the help center in `content`."""
+    started = time.perf_counter()
     content, data_dir = Path(content), Path(data_dir)
     try:
         quick = _quick_library(content, data_dir)
@@ -52,10 +53,10 @@ def update_index(content: Path, data_dir: Path, embedder: Embedder, *, ann_thres
         library, scope, read = quick
         report = build_delta(library, data_dir, embedder, scope, progress=progress)
         if report is not None:
-            return Update(report, library.problems, True, read)
+            return Update(report, library.problems, True, read, time.perf_counter() - started)
     library = Library.load(content, cache_dir=data_dir / "cache")
     report = build_index(library, data_dir, embedder, ann_threshold=ann_threshold, progress=progress)
-    return Update(report, library.problems, False, len(library.articles))
+    return Update(report, library.problems, False, len(library.articles), time.perf_counter() - started)
 
 
 def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | None:
