@@ -84,6 +84,7 @@ def test_a_small_edit_writes_a_delta_that_shares_the_base_files(tmp_path: Path) 
     for name in ("vectors.npy", "dense.faiss", "passages.jsonl", "articles.jsonl", "bm25-en/data.csc.index.npy"):
         assert (gen / name).stat().st_ino == (base / name).stat().st_ino, name  # linked, not copied
     assert (gen / "base.json").stat().st_ino == (base / "manifest.json").stat().st_ino
+    assert (base / "head.json").is_file() and not (gen / "head.json").exists()  # a delta is read by its manifest
     assert len(np.load(gen / "delta" / "vectors.npy")) == manifest["articles"]["en/pay-with-blik"]["end"] - \
         manifest["articles"]["en/pay-with-blik"]["start"]
     assert report.embedded == 1 and report.removed == 0
@@ -181,7 +182,7 @@ def test_deltas_do_not_stack_and_a_large_change_folds_into_a_full_build(tmp_path
         gen = current_generation(data)
         assert gen is not None
         files[data] = {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*"))
-                       if p.is_file() and p.name != "manifest.json"}
+                       if p.is_file() and p.name not in ("manifest.json", "head.json")}  # the time
     assert files[inc] == files[scratch]  # the full build after deltas is the build from scratch
 
 

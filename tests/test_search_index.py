@@ -164,7 +164,7 @@ def _gen_files(data: Path) -> dict[str, bytes]:
     gen = current_generation(data)
     assert gen is not None
     return {str(p.relative_to(gen)): p.read_bytes() for p in sorted(gen.rglob("*"))
-            if p.is_file() and p.name != "manifest.json"}
+            if p.is_file() and p.name not in ("manifest.json", "head.json")}  # they hold the time
 
 
 def _manifest_articles(data: Path) -> dict[str, dict[str, object]]:

@@ -144,8 +144,11 @@ def test_the_scan_lists_what_the_library_loads(tmp_path: Path) -> None:
     for rel in ["b.md", "a/z.md", "a/b/c.md", "a.md/x.md", "a-b.md", "notes.txt", "a/.hidden.md", "ä.md"]:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text("x")
+    (folder / "linked").symlink_to(folder / "a", target_is_directory=True)  # listed as neither does
     expected = [files.relative(p, tmp_path / "content") for p in markdown_files(folder)]
-    assert files.scan(folder, "de") == expected and "de/a.md" in expected and len(expected) == 8
+    found = files.scan(folder, "de")
+    assert sorted(found) == sorted(expected) and "de/a.md" in expected and len(expected) == 8
+    assert found["de/a/z.md"] == parsecache.stat_key((folder / "a" / "z.md").stat())
 
 
 def test_below_delta_min_an_update_reads_the_whole_help_center_and_builds_it_whole(tmp_path: Path,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from kb.search.index import _Part
 
 SPANS = "spans.marshal"  # a full generation's manifest["articles"], quicker to read than its JSON
+HEAD = "head.json"  # a full generation's manifest without its articles (a delta's is its manifest)
 DELTA_MIN = 50_000  # base passages below which every build is a full one
 DELTA_MAX = 0.05  # new plus dead rows, as a share of the base's rows, above which a build is full
 
@@ -62,7 +63,7 @@ def link_base(prev: dict[str, Any], directory: Path) -> None:
     so generations may share them)."""
     source: Path = prev["path"]
     for child in source.iterdir():
-        if child.name in ("manifest.json", "delta", "base.json", files.NAME):
+        if child.name in ("manifest.json", HEAD, "delta", "base.json", files.NAME):
             continue  # written anew
         if child.is_dir():
             (directory / child.name).mkdir()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.content.library import Library
-from kb.content.parsecache import Stat, cache_version
+from kb.content.parsecache import Stat, cache_version, stat_key
 
 NAME = "files.marshal"
 
@@ -43,16 +43,31 @@ def relative(path: Path, root: Path) -> str:
     return text[len(top) + 1:] if text.startswith(top + os.sep) else os.path.relpath(text, top)
 
 
-def scan(folder: Path, name: str) -> list[str]:
-    """`markdown_files(folder)` (kb/content/library.py) as paths relative to the folder above it,
-    `name` being the folder's name, without making a Path of each (tens of thousands of files)."""
-    found: list[tuple[tuple[str, ...], str]] = []
-    top = str(folder)
-    for here, dirs, names in os.walk(top):
-        rel = () if here == top else tuple(here[len(top) + 1:].split(os.sep))
-        found += [((*rel, entry), entry) for entry in (*dirs, *names) if entry.endswith(".md")]
-    found.sort()
-    return [os.sep.join((name, *parts)) for parts, _entry in found]
+def scan(folder: Path, name: str) -> dict[str, Stat | None]:
+    """What `markdown_files(folder)` (kb/content/library.py) lists, as paths relative to the
+    folder above it (`name` being the folder's name), in no particular order, each with its stat
+    (None if it could not be read): without a Path for each of tens of thousands of files."""
+    found: dict[str, Stat | None] = {}
+    pending = [(str(folder), name)]
+    while pending:
+        here, rel = pending.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for entry in entries:
+            path = rel + os.sep + entry.name
+            if entry.name.endswith(".md"):
+                try:
+                    found[path] = stat_key(entry.stat())
+                except OSError:
+                    found[path] = None
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, path))
+            except OSError:
+                continue
+    return found
 
 
 def table_of(library: Library, keys: set[tuple[str, str]]) -> Table:

@@ -53,6 +53,7 @@ from kb.search.passages import Passage, passages
 FORMAT = 2  # 2: delta generations (kb/search/delta.py), which kb versions reading format 1 would misread
 READS = (1, 2)  # a format-1 generation is a full one, laid out as format 2's
 SPANS = delta.SPANS
+HEAD = delta.HEAD
 ANN_THRESHOLD = 200_000  # passages; above it an IVF index replaces exact search
 KEEP_GENERATIONS = 2
 GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
@@ -286,6 +287,7 @@ def _build(library: Library, data_dir: Path, embedder: Embedder, ann_threshold: 
                 "name": library.config.name, "config": library.config.model_dump(mode="json"),
             }
             (tmp_dir / SPANS).write_bytes(marshal.dumps(manifest_articles))
+            (tmp_dir / HEAD).write_text(json.dumps({k: v for k, v in manifest.items() if k != "articles"}))
             files.write(tmp_dir, library.root, files.Files(
                 files.table_of(library, {(r.id, r.locale) for r in records}), manifest["config"], []))
             (tmp_dir / "manifest.json").write_text(json.dumps(manifest))
@@ -703,11 +705,12 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
     if gen is None:
         return None
     try:
-        manifest = json.loads((gen / "manifest.json").read_text())
-        top, articles = manifest, manifest.get("articles")
+        quick = (gen / HEAD).is_file() and (gen / SPANS).is_file()  # a full generation that has them
+        manifest = json.loads((gen / (HEAD if quick else "manifest.json")).read_text())
+        top, articles = manifest, _spans(gen / SPANS) if quick else manifest.get("articles")
         if "delta" in manifest:  # a delta: builds start from its base (hard-linked in the same folder)
             manifest = manifest["delta"]["base_manifest"]
-            articles = marshal.loads((gen / SPANS).read_bytes())
+            articles = _spans(gen / SPANS)
         if not isinstance(articles, dict) or (top.get("format") not in READS or manifest.get("format") not in READS
                 or manifest.get("embedder") != embedder.name
                 or manifest.get("embedder_version") != embedder.version or manifest.get("dim") != embedder.dim):
@@ -724,6 +727,26 @@ def _previous(data_dir: Path, embedder: Embedder) -> dict[str, Any] | None:
             "split_version": manifest.get("split_version"), "lexical": manifest.get("lexical", {}),
             "lexical_version": manifest.get("lexical_version"),
             "index_type": manifest.get("index_type", "")}
+
+
+_spans_lock = threading.Lock()
+_spans_cache: list[tuple[tuple[int, int, int, int], dict[str, Any]]] = []
+
+
+def _spans(path: Path) -> dict[str, Any]:
+    """A base's articles from its spans file, kept for the next build in this process (`kb serve
+    --watch`) while the file is the same one: deltas over one base share it. Never modified."""
+    st = path.stat()
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _spans_lock:
+        if _spans_cache and _spans_cache[0][0] == key:
+            return _spans_cache[0][1]
+    spans = marshal.loads(path.read_bytes())
+    if not isinstance(spans, dict):
+        raise ValueError(f"{path}: not a spans file")
+    with _spans_lock:
+        _spans_cache[:] = [(key, spans)]
+    return spans
 
 
 def _write_jsonl(path: Path, rows: Any) -> None:

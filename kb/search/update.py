@@ -22,7 +22,7 @@ from kb.content.article import Article
 from kb.content.config import load_config
 from kb.content.library import Library, load_article
 from kb.content.locales import UnknownLocale, normalize_locale
-from kb.content.parsecache import Stat, is_racy, stat_key
+from kb.content.parsecache import Stat, is_racy
 from kb.content.problems import Problem
 from kb.search import files
 from kb.search.embedders import Embedder
@@ -75,7 +75,6 @@ def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | N
     now = time.time_ns()
     seen: dict[str, tuple[str, Stat | None]] = {}  # relative path -> locale, stat
     changed: list[str] = []
-    top = "" if str(root) == "." else str(root) + os.sep
     for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             locale = normalize_locale(locale_dir.name)
@@ -83,15 +82,12 @@ def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | N
             return None
         if locale not in config.locales:
             return None
-        for rel in files.scan(locale_dir, locale_dir.name):
-            try:
-                key: Stat | None = stat_key(os.stat(top + rel))
-            except OSError:
-                key = None
+        for rel, key in files.scan(locale_dir, locale_dir.name).items():
             seen[rel] = (locale, key)
             entry = table.get(rel)
             if entry is None or key is None or entry[0] != key or entry[1] != locale:
                 changed.append(rel)
+    changed.sort()
     gone = [rel for rel in table if rel not in seen]
     if len(changed) + len(gone) > QUICK_MAX_FILES:
         return None
