@@ -4,9 +4,10 @@ Layout under the data directory (default `.kb/`):
 
     index/CURRENT            name of the live generation (replaced atomically)
     index/gen-<time>-<pid>/  manifest.json, articles.jsonl, passages.jsonl, vectors.npy,
-                             dense.faiss, bm25-<locale>/, spans.marshal (the manifest's
-                             articles again, quick to read), files.marshal (kb/search/files.py)
-                             and, in a delta generation, base.json and delta/ (kb/search/delta.py)
+                             dense.faiss, bm25-<locale>/, spans.marshal and head.json (the
+                             manifest's articles and the rest of it apart, quick to read),
+                             files.marshal (kb/search/files.py); a delta generation has the
+                             base's files, base.json and delta/ instead (kb/search/delta.py)
     cache/embeddings.sqlite  embedding cache keyed by text hash and model
 
 A build writes a new generation beside the live one and then swaps CURRENT, so a crash or a
