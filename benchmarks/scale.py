@@ -7,9 +7,10 @@ time, search latency one request at a time, resident memory).
 Embedding dominates on 2 CPU cores. The embedding throughput of each model is measured on a
 sample of the help center's own passages; the full build uses the default ensemble when its
 projected embedding time fits the budget (20 min), else the fast `use-multilingual`, else a
-stand-in embedder that returns pseudo-random vectors at once under the USE name, so every other
-phase (passages, embedding cache, FAISS, BM25, writing) is measured for real and the embedding
-time is reported as projected from the measured throughput.
+stand-in embedder that returns pseudo-random vectors at once under the default ensemble's name
+and size, so every other phase (passages, embedding cache, FAISS, BM25, writing) is measured for
+real, the embedding time is reported as projected from the measured throughput, and the
+incremental reindex and `kb serve` then run the real default ensemble on that index.
 """
 
 from __future__ import annotations
@@ -226,10 +227,11 @@ def run_one(work: Path, n: int, quick: bool, queries: list[str]) -> dict[str, An
         out["notes"].append(f"the ensemble would spend about {embed_s['ensemble'] / 60:.0f} min embedding, over the "
                             f"{budget / 60:.0f} min budget: the full build used use-multilingual")
     else:
-        model, label = StandInEmbedder(get_embedder("use-multilingual")), "stand-in vectors (USE-sized)"
+        model, label = StandInEmbedder(get_embedder(DEFAULT)), "stand-in vectors (ensemble-sized)"
         out["notes"].append(f"even use-multilingual would spend about {embed_s['use-multilingual'] / 60:.0f} min embedding: "
-                            "the full build used stand-in vectors (pseudo-random, instant) under the USE name, so every "
-                            "other phase is measured; embedding time is projected from the measured throughput, and "
+                            "the full build used stand-in vectors (pseudo-random, instant) under the default ensemble's "
+                            "name and size, so every other phase is measured, and the incremental reindex and kb serve "
+                            "run the real ensemble; embedding time is projected from the measured throughput, and "
                             "search quality on this index means nothing (latency and memory do)")
     log(f"scale {n}: full build with {label} (projected embedding: " +
         ", ".join(f"{k} {v / 60:.1f} min" for k, v in embed_s.items()) + ")")
@@ -245,7 +247,7 @@ def run_one(work: Path, n: int, quick: bool, queries: list[str]) -> dict[str, An
     out["cache_mb"] = round(dir_size(data / "cache") / 2**20, 1)
     del library
     # incremental: an editor changes one article; the index is updated with the real embedder
-    real = get_embedder("use-multilingual") if isinstance(model, StandInEmbedder) else model
+    real = get_embedder(DEFAULT) if isinstance(model, StandInEmbedder) else model
     log(f"scale {n}: incremental reindex after one edit")
     out["incremental"] = incremental(content, data, real)
     log(f"scale {n}: kb serve on the index")
