@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.content.library import Library
-from kb.content.parsecache import Stat, cache_version, stat_key
+from kb.content.parsecache import Stat, cache_version
 
 NAME = "files.marshal"
 
@@ -48,25 +48,22 @@ def scan(folder: Path, name: str) -> dict[str, Stat | None]:
     folder above it (`name` being the folder's name), in no particular order, each with its stat
     (None if it could not be read): without a Path for each of tens of thousands of files."""
     found: dict[str, Stat | None] = {}
-    pending = [(str(folder), name)]
+    pending = [(str(folder), name + os.sep)]
     while pending:
-        here, rel = pending.pop()
+        here, prefix = pending.pop()
         try:
             entries = list(os.scandir(here))
         except OSError:
             continue
-        for entry in entries:
-            path = rel + os.sep + entry.name
+        for entry in entries:  # tens of thousands: kept lean
             if entry.name.endswith(".md"):
                 try:
-                    found[path] = stat_key(entry.stat())
+                    st = entry.stat()
+                    found[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                 except OSError:
-                    found[path] = None
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, path))
-            except OSError:
-                continue
+                    found[prefix + entry.name] = None
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, prefix + entry.name + os.sep))
     return found
 
 

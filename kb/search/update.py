@@ -73,45 +73,47 @@ def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | N
     if built.config != config.model_dump(mode="json"):
         return None
     now = time.time_ns()
-    seen: dict[str, tuple[str, Stat | None]] = {}  # relative path -> locale, stat
-    changed: list[str] = []
+    seen: dict[str, Stat | None] = {}  # relative path -> stat
+    locales: dict[str, str] = {}  # locale folder -> locale
     for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            locale = normalize_locale(locale_dir.name)
+            locales[locale_dir.name] = locale = normalize_locale(locale_dir.name)
         except UnknownLocale:
             return None
         if locale not in config.locales:
             return None
-        for rel, key in files.scan(locale_dir, locale_dir.name).items():
-            seen[rel] = (locale, key)
-            entry = table.get(rel)
-            if entry is None or key is None or entry[0] != key or entry[1] != locale:
-                changed.append(rel)
-    changed.sort()
+        seen.update(files.scan(locale_dir, locale_dir.name))
+    missing = (None,)
+    changed = sorted(rel for rel, key in seen.items() if key is None or table.get(rel, missing)[0] != key)
     gone = [rel for rel in table if rel not in seen]
     if len(changed) + len(gone) > QUICK_MAX_FILES:
         return None
     problems: list[Problem] = []
     parsed: dict[str, Article] = {}
-    for rel in changed:
-        article = load_article(root / rel, seen[rel][0], root, problems)
+
+    def read(rel: str) -> None:
+        article = load_article(root / rel, locales[rel.split(os.sep, 1)[0]], root, problems)
         if article is not None:
             parsed[rel] = article
+
+    for rel in changed:
+        read(rel)
     ids = {a.id for a in parsed.values()} | {table[rel][2] for rel in [*changed, *gone] if rel in table}
     ids |= set(built.delta_ids)  # what the live delta changed is built again: deltas start from the base
+    grouped = [rel for rel, entry in table.items() if entry[2] in ids]
     done = set(changed)
-    for rel, (_stat, _locale, aid) in table.items():
-        if aid in ids and rel not in done and rel in seen:
-            article = load_article(root / rel, seen[rel][0], root, problems)
-            if article is not None:
-                parsed[rel] = article
+    for rel in grouped:
+        if rel not in done and rel in seen:
+            read(rel)
     articles = sorted(parsed.values(), key=lambda a: (a.locale, str(a.path)))
     keys = [(a.id, a.locale) for a in articles]
     if len(set(keys)) != len(keys):
         return None  # a duplicate id: the whole library decides which file wins, and kb check says so
-    new_table = {rel: entry for rel, entry in table.items() if rel in seen and entry[2] not in ids}
+    new_table = dict(table)
+    for rel in [*gone, *grouped]:
+        new_table.pop(rel, None)
     for rel, article in parsed.items():
-        stat = seen[rel][1]
+        stat = seen[rel]
         if stat is not None and not is_racy(stat, now):
             new_table[rel] = (stat, article.locale, article.id)
     library = Library(root=root, config=config, articles=articles, problems=problems)
