@@ -155,10 +155,10 @@ def update_phases() -> PhaseTimer:
 
 
 def incremental(content: Path, data: Path, embedder: Any, runs: int = 5) -> dict[str, Any]:
-    """One article edited, then the index updated, `runs` times over (five edits: one edit's time depends on how long its passages are): in this process with the
-    model loaded (as `kb serve --watch` does), then once as the `kb index` command (a new process
-    that imports kb and loads the model), then once reading the whole help center (as after a
-    change to kb.toml)."""
+    """One article edited, then the index updated, `runs` times over (one edit's time depends on
+    how long its changed passages are): in this process with the model loaded (as `kb serve
+    --watch` does), then once as the `kb index` command (a new process that imports kb and loads
+    the model), then once reading the whole help center (as after a change to kb.toml)."""
     edits: list[dict[str, Any]] = []
     for i in range(runs):
         synth.edit_article(content, i)
