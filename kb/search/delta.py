@@ -18,7 +18,7 @@ The next build starts again from the base, so deltas never stack: each holds eve
 changed since the base, and a build whose changes outgrow DELTA_MAX of the base is a full one.
 Dense search over the live rows is exactly that of a full build; BM25 scores of base passages
 keep the base's statistics until the next full build (as Lucene's deleted documents count until
-a merge), so fused scores may differ from a full build's in the third decimal.
+a merge); BM25 adds at most LEX_WEIGHT (0.03) to a fused score, so those move by a fraction of it.
 """
 
 from __future__ import annotations
