@@ -51,6 +51,12 @@ def _remove_and_add(content: Path) -> None:
         "Enter the gift card code at checkout.\n\n## Balance\n\nThe balance shows in My account.\n")
 
 
+def _build(content: Path, data: Path, *, delta_min: int = 1, ann_threshold: int = 200_000):  # noqa: ANN202
+    """`kb index` with the fast embedder, writing deltas from the first passage on."""
+    return build_index(Library.load(content), data, get_embedder("use-multilingual"), delta_min=delta_min,
+                       ann_threshold=ann_threshold)
+
+
 def _manifest(data: Path) -> dict:
     gen = current_generation(data)
     assert gen is not None
@@ -67,14 +73,13 @@ def _scratch(content: Path, inc: Path, scratch: Path) -> None:
 def test_a_small_edit_writes_a_delta_that_shares_the_base_files(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     base = current_generation(data)
     assert base is not None and "delta" not in _manifest(data)
     blik_rows = _manifest(data)["articles"]["en/pay-with-blik"]
     _edit_blik(content)
 
-    report = build_index(Library.load(content), data, emb, delta_min=1)
+    report = _build(content, data)
     gen = current_generation(data)
     assert gen is not None and gen != base
     manifest = _manifest(data)
@@ -103,10 +108,9 @@ def test_without_delta_min_small_indexes_are_always_rebuilt_whole(tmp_path: Path
 def test_a_delta_index_serves_what_a_full_build_serves(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     inc, scratch = tmp_path / "inc", tmp_path / "scratch"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), inc, emb, delta_min=1)
+    _build(content, inc)
     _edit_several(content)
-    report = build_index(Library.load(content), inc, emb, delta_min=1)
+    report = _build(content, inc)
     assert "delta" in _manifest(inc)
     assert report.removed == 1 and report.embedded == 2
     _scratch(content, inc, scratch)
@@ -139,13 +143,12 @@ def test_a_delta_index_serves_what_a_full_build_serves(tmp_path: Path) -> None:
 def test_delta_bm25_finds_new_words_and_forgets_removed_ones(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     before = Engine(data, mode="lexical")
     assert [h.id for h in before.search("track parcel", lang="en", k=3).hits][:1] == ["track-parcel"]
     assert before.search("zanzibar", lang="en").hits == []
     _edit_several(content)
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     after = Engine(data, mode="lexical")
     assert [h.id for h in after.search("zanzibar", lang="en").hits] == ["pay-with-blik"]
     assert "track-parcel" not in [h.id for h in after.search("track parcel", lang="en", k=10).hits]
@@ -156,16 +159,15 @@ def test_deltas_do_not_stack_and_a_large_change_folds_into_a_full_build(tmp_path
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     content = write_help_center(tmp_path / "content")
     inc, scratch = tmp_path / "inc", tmp_path / "scratch"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), inc, emb, delta_min=1)
+    _build(content, inc)
     base = current_generation(inc)
     assert base is not None
     base_manifest = (base / "manifest.json").stat().st_ino
     _edit_blik(content)
-    build_index(Library.load(content), inc, emb, delta_min=1)
+    _build(content, inc)
     path = content / "en" / "orders" / "refund-timing.md"
     path.write_text(path.read_text().replace("5 business days", "6 business days"))
-    build_index(Library.load(content), inc, emb, delta_min=1)
+    _build(content, inc)
     manifest = _manifest(inc)
     assert manifest["delta"]["base"] == base.name  # the second delta starts from the base again
     assert set(manifest["articles"]) == {"en/pay-with-blik", "en/refund-timing"}
@@ -174,7 +176,7 @@ def test_deltas_do_not_stack_and_a_large_change_folds_into_a_full_build(tmp_path
 
     monkeypatch.setattr(delta, "DELTA_MAX", 0.0)  # any change now is too large for a delta
     _remove_and_add(content)
-    build_index(Library.load(content), inc, emb, delta_min=1)
+    _build(content, inc)
     assert "delta" not in _manifest(inc)
     _scratch(content, inc, scratch)
     files = {}
@@ -189,12 +191,11 @@ def test_deltas_do_not_stack_and_a_large_change_folds_into_a_full_build(tmp_path
 def test_a_delta_that_does_not_match_its_base_is_refused_and_the_engine_keeps_serving(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     engine = Engine(data)
     served = engine.index.generation
     _edit_blik(content)
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     gen = current_generation(data)
     assert gen is not None
     lines = (gen / "delta" / "passages.jsonl").read_text().splitlines(keepends=True)
@@ -225,11 +226,11 @@ def test_a_delta_over_an_approximate_index_leaves_dead_rows_out(tmp_path: Path) 
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
     emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), data, emb, ann_threshold=10, delta_min=1)  # IVF over a few passages
+    _build(content, data, ann_threshold=10)  # IVF over a few passages
     assert _manifest(data)["index_type"].startswith("ivf")
     (content / "en" / "shipping" / "track-parcel.md").unlink()
     _edit_blik(content, "120 seconds")
-    build_index(Library.load(content), data, emb, ann_threshold=10, delta_min=1)
+    _build(content, data, ann_threshold=10)
     index = load_index(data)
     assert "delta" in index.manifest and len(index.dead) > 0
     qvec = emb.encode_queries(["where is my parcel, BLIK code two minutes"])[0]
@@ -253,11 +254,11 @@ def test_an_index_of_format_1_is_served_and_reused(tmp_path: Path) -> None:
     (gen / "files.marshal").unlink()
     assert Engine(data).search("pay with BLIK", lang="en").hits[0].id == "pay-with-blik"
     _edit_blik(content)
-    report = build_index(Library.load(content), data, emb, delta_min=1)
+    report = _build(content, data)
     assert report.embedded == 1 and _manifest(data)["format"] == 2 and "delta" in _manifest(data)
     path = content / "en" / "orders" / "refund-timing.md"
     path.write_text(path.read_text().replace("5 business days", "6 business days"))
-    report = build_index(Library.load(content), data, emb, delta_min=1)
+    report = _build(content, data)
     assert report.embedded == 1 and "delta" in _manifest(data)  # the delta over the old base reads as one
     (current_generation(data) / "manifest.json").write_text(json.dumps({**manifest, "format": 3}))  # type: ignore[operator]
     with pytest.raises(KbError, match="format 3, this kb reads 1, 2: run 'kb index'"):
@@ -267,12 +268,11 @@ def test_an_index_of_format_1_is_served_and_reused(tmp_path: Path) -> None:
 def test_the_engine_reloads_a_delta_without_reading_its_base_again(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
-    emb = get_embedder("use-multilingual")
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     engine = Engine(data)
     base = engine.index.base
     _edit_blik(content, "120 seconds, codeword zanzibar")
-    build_index(Library.load(content), data, emb, delta_min=1)
+    _build(content, data)
     engine.reload_now()
     assert "delta" in engine.index.manifest and engine.index.base is base  # shared, not read again
     fresh = Engine(data)
@@ -281,7 +281,7 @@ def test_the_engine_reloads_a_delta_without_reading_its_base_again(tmp_path: Pat
         assert [h.to_dict() for h in engine.search(query, lang=lang).hits] == \
             [h.to_dict() for h in fresh.search(query, lang=lang).hits], query
     (content / "en" / "shipping" / "track-parcel.md").unlink()
-    build_index(Library.load(content), data, emb, delta_min=10**9)  # a full build: a new base
+    _build(content, data, delta_min=10**9)  # a full build: a new base
     engine.reload_now()
     assert "delta" not in engine.index.manifest and engine.index.base is not base
     assert all(h.id != "track-parcel" for h in engine.search("where is my parcel", lang="en").hits)
