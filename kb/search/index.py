@@ -750,14 +750,6 @@ def _spans(path: Path) -> dict[str, Any]:
     return spans
 
 
-def _write_jsonl(path: Path, rows: Any) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def _fsync_dir(path: Path) -> None:
     """Flush every file written for the new generation; one hard-linked from the previous
     generation (more than one link) was flushed when that was written."""

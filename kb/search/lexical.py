@@ -265,9 +265,6 @@ class Lexical:
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
 
-    @property
-    def locales(self) -> list[str]:
-        return sorted({*self._models, *self._delta})
 
     def search(self, query: str, locale: str, k: int = 50) -> list[tuple[int, float]]:
         """Top passage rows in `locale` for the query: [(row, bm25 score)], best first."""
