@@ -268,12 +268,12 @@ def test_phase_timer_times_and_restores() -> None:
     from kb.search.lexical import Lexical
 
     original_fn, original_cm = index_mod._fsync_dir, Lexical.__dict__["build"]
-    timer = PhaseTimer({"jsonl": (index_mod, "_fsync_dir"), "bm25": (Lexical, "build")})
+    timer = PhaseTimer({"fsync": (index_mod, "_fsync_dir"), "bm25": (Lexical, "build")})
     with timer.active():
         assert index_mod._fsync_dir is not original_fn
         Lexical.build(["cancel my order", "track a parcel"], ["en", "en"])
     assert index_mod._fsync_dir is original_fn and Lexical.__dict__["build"] is original_cm
-    assert timer.seconds["bm25"] > 0 and timer.seconds["jsonl"] == 0
+    assert timer.seconds["bm25"] > 0 and timer.seconds["fsync"] == 0
 
 
 def test_run_args() -> None:
