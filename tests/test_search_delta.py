@@ -19,7 +19,7 @@ from kb.errors import KbError
 from kb.search import delta
 from kb.search.embedders import get_embedder
 from kb.search.engine import Engine
-from kb.search.index import build_index, current_generation, load_index
+from kb.search.index import ANN_THRESHOLD, build_index, current_generation, load_index
 from kb.search.lexical import Stats, build_model, join_tokens
 
 BLIK = Path("en") / "payments" / "pay-with-blik.md"
@@ -51,7 +51,7 @@ def _remove_and_add(content: Path) -> None:
         "Enter the gift card code at checkout.\n\n## Balance\n\nThe balance shows in My account.\n")
 
 
-def _build(content: Path, data: Path, *, delta_min: int = 1, ann_threshold: int = 200_000):  # noqa: ANN202
+def _build(content: Path, data: Path, *, delta_min: int = 1, ann_threshold: int = ANN_THRESHOLD):  # noqa: ANN202
     """`kb index` with the fast embedder, writing deltas from the first passage on."""
     return build_index(Library.load(content), data, get_embedder("use-multilingual"), delta_min=delta_min,
                        ann_threshold=ann_threshold)
