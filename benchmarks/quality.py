@@ -26,11 +26,11 @@ from typing import Any
 from benchmarks.common import EVAL, INTENTS, SAMPLE, MemoEmbedder, log
 from kb.content.library import Library
 from kb.content.locales import normalize_locale
+from kb.content.text import plain
 from kb.search.embedders import DEFAULT, Ensemble, get_embedder
 from kb.search.engine import Engine
 from kb.search.evaluate import KEYS, corpus_library, read_jsonl, score_ranking
 from kb.search.index import build_index
-from kb.search.passages import plain
 
 EMBEDDERS = ("use-multilingual", "e5-small")
 METHODS = ("typesense", "bm25", "use-multilingual", "e5-small", "kb")

@@ -20,13 +20,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.content.locales import fallback_chain
+from kb.content.text import plain
 from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
 from kb.search.lexical import tokenize
-from kb.search.passages import Passage, plain
+from kb.search.passages import Passage
 
 MAX_QUERY_CHARS = 500
 LEAD_BONUS = 0.03  # snippet choice: preference for an article's opening paragraph

@@ -6,18 +6,16 @@ into sections (with the section's anchor); long sections are split further with 
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 from kb.content.article import Article
 from kb.content.sections import split_sections
+from kb.content.text import plain
 
 MAX_CHARS = 700
 OVERLAP = 150
 ARTICLE_CHARS = 2000  # the whole-article passage: title and the start of the body
 
-_MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|^\s*\|?[-:| ]{3,}\|?\s*$)", re.M)
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -32,14 +30,6 @@ class Passage:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
-
-
-def plain(markdown: str) -> str:
-    """Markdown → readable plain text (links keep their text, markup is dropped)."""
-    text = _LINK.sub(r"\1", markdown)
-    text = _MD_NOISE.sub("", text)
-    text = text.replace("|", " ")
-    return re.sub(r"[ \t]+", " ", re.sub(r"\n{2,}", "\n", text)).strip()
 
 
 def chunks(text: str, size: int = MAX_CHARS, overlap: int = OVERLAP) -> list[str]:

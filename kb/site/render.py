@@ -13,7 +13,7 @@ import markdown
 import nh3
 
 from kb.content.sections import slugify
-from kb.search.passages import plain
+from kb.content.text import plain
 from kb.site import fastinline
 
 EXTENSIONS = ["tables", "fenced_code", "toc", "attr_list"]
