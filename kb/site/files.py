@@ -56,7 +56,3 @@ def sitemap_files(site: Site, urls: list[tuple[str, seo.SitemapUrl | None]]) -> 
     out["robots.txt"] = seo.robots(index_url, routes.prefix, locales)
     return out
 
-
-def data_files(site: Site, pages: list[Page]) -> dict[str, str]:
-    """Output file (relative to the site folder) -> text, for everything that is not a page."""
-    return {**search_indexes(site), **sitemap_files(site, [(page.rel, sitemap_url(site, page)) for page in pages])}

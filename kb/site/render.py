@@ -134,7 +134,6 @@ def link_targets(body: str) -> list[str]:
     return sorted({next(g for g in m.groups() if g) for m in _URLS.finditer(body)})
 
 
-_TAG = re.compile(r"<[^>]+>")
 _RAW_HTML = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 
 
@@ -142,7 +141,3 @@ def plain_text(body: str) -> str:
     """Readable text of a Markdown body, raw HTML dropped (for descriptions, JSON-LD, search)."""
     return " ".join(_RAW_HTML.sub(" ", plain(body)).split())
 
-
-def html_text(fragment: str) -> str:
-    """Visible text of an HTML fragment (for descriptions and JSON-LD)."""
-    return re.sub(r"\s+", " ", html.unescape(_TAG.sub(" ", fragment))).strip()
