@@ -11,8 +11,9 @@ from helpcenter_builder import article_text, rel_path, write, write_config
 from kb.cli import main
 from kb.content.article import content_hash
 from kb.content.check import check, summary
-from kb.content.library import MAX_ARTICLE_BYTES, Library
+from kb.content.library import Library
 from kb.content.mojibake import repair_line, repair_word
+from kb.content.reader import MAX_ARTICLE_BYTES
 
 GOOD_TITLE = "Good article"
 GOOD_BODY = "Lead text.\n\n## Before packing\n\nCancelling is free.\n"

@@ -7,9 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from kb.content.article import Article
-from kb.content.library import Library, _rel
+from kb.content.library import Library
 from kb.content.mojibake import repair_line
 from kb.content.problems import Problem
+from kb.content.reader import display_path
 from kb.content.sections import anchors
 
 _LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -24,11 +25,11 @@ def check(library: Library) -> list[Problem]:
     root = library.root
     seen: dict[tuple[str, str], Article] = {}
     for article in library.articles:
-        rel = _rel(article.path, root)
+        rel = display_path(article.path, root)
         key = (article.id, article.locale)
         if key in seen:
             problems.append(Problem("error", "duplicate-id", rel, article.line_of("id"),
-                f"id {article.id!r} is already used in locale {article.locale} by {_rel(seen[key].path, root)}",
+                f"id {article.id!r} is already used in locale {article.locale} by {display_path(seen[key].path, root)}",
                 "give one of the two articles a different id"))
         else:
             seen[key] = article
@@ -99,7 +100,7 @@ def _check_translation(library: Library, article: Article, rel: str) -> list[Pro
             what = "refresh it with 'kb translate --stale'" if article.is_machine else (
                 f"update the text, then run 'kb review approve {article.id} --locale {article.locale}'")
             out.append(Problem("warning", "stale", rel, article.line_of("source_hash"),
-                f"the source {_rel(source.path, library.root)} changed since this translation was made "
+                f"the source {display_path(source.path, library.root)} changed since this translation was made "
                 f"(source_hash {meta.source_hash}, source now {source.hash})",
                 f"see 'kb review diff {article.id} --locale {article.locale}', {what}"))
     elif article.locale != src_locale and library.get(article.id, src_locale) is not None:
@@ -174,7 +175,7 @@ def _missing(library: Library) -> list[Problem]:
             by_locale[locale] = library.missing(locale)
     for locale, ids in by_locale.items():
         if ids:
-            out.append(Problem("info", "missing-translation", _rel(library.root / locale, library.root), 1,
+            out.append(Problem("info", "missing-translation", display_path(library.root / locale, library.root), 1,
                 f"{len(ids)} article(s) not yet in {locale}: {', '.join(ids)}",
                 f"write them, or draft them with 'kb translate --missing --locale {locale}'"))
     return out

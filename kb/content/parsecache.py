@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kb.content import article, fastmatter, frontmatter, locales, nesting, reader
 from kb.content.article import Article, FrontMatter
 
 MAGIC = b"kb-parse-cache 1\n"
@@ -36,9 +37,7 @@ def cache_version() -> str:
     import pydantic
     import yaml
 
-    from kb.content import article, fastmatter, frontmatter, library, locales, nesting
-
-    sources = [Path(m.__file__).read_bytes() for m in (article, fastmatter, frontmatter, library, locales, nesting)
+    sources = [Path(m.__file__).read_bytes() for m in (article, fastmatter, frontmatter, locales, nesting, reader)
                if m.__file__]
     sources += [Path(__file__).read_bytes(), pydantic.VERSION.encode(), str(yaml.__version__).encode(),
                 sys.version.encode()]

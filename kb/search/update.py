@@ -20,10 +20,11 @@ from pathlib import Path
 
 from kb.content.article import Article
 from kb.content.config import load_config
-from kb.content.library import Library, load_article
+from kb.content.library import Library
 from kb.content.locales import UnknownLocale, normalize_locale
 from kb.content.parsecache import Stat, is_racy
 from kb.content.problems import Problem
+from kb.content.reader import load_article
 from kb.search import files
 from kb.search.embedders import Embedder
 from kb.search.index import ANN_THRESHOLD, BuildReport, Scope, build_delta, build_index, current_generation

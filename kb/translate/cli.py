@@ -138,14 +138,14 @@ def _usable_locales(library: Library, translator: ArgosTranslator, locales: list
 
 def _print_report(report: DraftReport, done_word: str, library: Library) -> bool:
     """Print what happened; True when something failed."""
-    from kb.content.library import _rel
+    from kb.content.reader import display_path
 
     for o in report.outcomes:
         if o.action in (done_word, "skipped"):
             extra = f" ({o.message})" if o.message else ""
-            typer.echo(f"{o.action:9} {_rel(o.path, library.root)}{extra}")
+            typer.echo(f"{o.action:9} {display_path(o.path, library.root)}{extra}")
         elif o.action == "stale":
-            typer.echo(f"stale     {_rel(o.path, library.root)} (review: {o.review}; not overwritten): {o.message}")
+            typer.echo(f"stale     {display_path(o.path, library.root)} (review: {o.review}; not overwritten): {o.message}")
     failures: dict[tuple[str, str], int] = {}
     for o in report.of("failed"):
         failures[(o.locale, o.message)] = failures.get((o.locale, o.message), 0) + 1

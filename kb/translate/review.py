@@ -26,7 +26,8 @@ from pydantic import ValidationError
 
 from kb.content.article import Article, FrontMatter
 from kb.content.frontmatter import FrontMatterError, parse, update_fields
-from kb.content.library import Library, _rel
+from kb.content.library import Library
+from kb.content.reader import display_path
 from kb.errors import KbError
 from kb.translate.drafts import target_locales
 from kb.translate.sources import SourceStore, write_atomic
@@ -134,7 +135,7 @@ def review_queue(library: Library, locales: Iterable[str] | None = None, demand:
             wanted = demand.of(article.id, locale) if use_demand and demand else None
             item = QueueItem(
                 id=article.id, locale=locale, title=article.title, category=article.category,
-                path=_rel(article.path, library.root), review=article.review, stale=stale,
+                path=display_path(article.path, library.root), review=article.review, stale=stale,
                 source_locale=source.locale, source_hash=article.meta.source_hash, current_hash=source.hash,
                 updated=article.meta.updated.isoformat(), demand=wanted)
             order = categories.index(source.category) if source.category in categories else len(categories)
@@ -192,10 +193,10 @@ def _pair(library: Library, aid: str, locale: str) -> tuple[Article, Article]:
     if article is None:
         raise NotFound(f"no {locale} article with id {aid!r}")
     if not article.is_translation:
-        raise KbError(f"{_rel(article.path, library.root)} is not a translation (it has no source_locale)")
+        raise KbError(f"{display_path(article.path, library.root)} is not a translation (it has no source_locale)")
     source = library.source(aid)
     if source is None or source is article:
-        raise KbError(f"{_rel(article.path, library.root)}: there is no source article with id {aid!r}")
+        raise KbError(f"{display_path(article.path, library.root)}: there is no source article with id {aid!r}")
     return article, source
 
 
@@ -205,7 +206,7 @@ def source_diff(library: Library, aid: str, locale: str, sources: SourceStore) -
     current = source.path.read_text(encoding="utf-8")
     recorded = article.meta.source_hash
     old = sources.get(recorded, source) if recorded and recorded != source.hash else None
-    rel = _rel(source.path, library.root)
+    rel = display_path(source.path, library.root)
     diff = ""
     if old is not None:
         diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), current.splitlines(keepends=True),
@@ -247,11 +248,11 @@ def approve(library: Library, aid: str, locale: str, by: str, *, sources: Source
     try:
         FrontMatter.model_validate(parse(text).meta)
     except (FrontMatterError, ValidationError) as exc:
-        raise KbError(f"{_rel(article.path, library.root)}: cannot approve: {exc}") from exc
+        raise KbError(f"{display_path(article.path, library.root)}: cannot approve: {exc}") from exc
     write_atomic(article.path, text.replace("\n", "\r\n") if crlf else text)
     if sources is not None:
         sources.save(source)
-    return Approval(aid, locale, _rel(article.path, library.root), review, by, today.isoformat(), source.hash,
+    return Approval(aid, locale, display_path(article.path, library.root), review, by, today.isoformat(), source.hash,
                     article.meta.source_hash)
 
 
