@@ -457,9 +457,9 @@ def _same_library(a: Library, b: Library) -> None:
 
 @pytest.fixture
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kb.content import parsecache
+    from kb.content import changes
 
-    monkeypatch.setattr(parsecache, "RACY_NS", 0)  # files written by the test count as settled
+    monkeypatch.setattr(changes, "RACY_NS", 0)  # files written by the test count as settled
 
 
 def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -546,7 +546,7 @@ def test_parse_cache_ignores_a_corrupt_or_foreign_cache(center: Path, tmp_path: 
 
 
 def test_markdown_files_lists_what_sorted_rglob_lists(tmp_path: Path) -> None:
-    from kb.content.library import markdown_files
+    from kb.content.changes import markdown_files
 
     root = tmp_path / "en"
     for rel in ["a.md", "a-b.md", "a/b.md", "a/z/deep.md", "B.md", ".hidden.md", "é/ü.md", "notes.txt",

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import write_help_center
 
-from kb.content import parsecache
-from kb.content.library import Library, markdown_files
+from kb.content import changes
+from kb.content.changes import markdown_files
+from kb.content.library import Library
 from kb.search import delta, files
 from kb.search.embedders import get_embedder
 from kb.search.index import build_index, current_generation, load_index
@@ -23,7 +24,7 @@ EMB = "use-multilingual"
 def _small_and_settled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(delta, "DELTA_MIN", 1)  # deltas from the first passage on
     monkeypatch.setattr(delta, "DELTA_MAX", 1.0)  # a small help center: one article is a tenth of it
-    monkeypatch.setattr(parsecache, "RACY_NS", 0)  # files written a moment ago count as settled
+    monkeypatch.setattr(changes, "RACY_NS", 0)  # files written a moment ago count as settled
 
 
 def _index(content: Path, data: Path):  # noqa: ANN202
@@ -148,7 +149,7 @@ def test_the_scan_lists_what_the_library_loads(tmp_path: Path) -> None:
     expected = [files.relative(p, tmp_path / "content") for p in markdown_files(folder)]
     found = files.scan(folder, "de")
     assert sorted(found) == sorted(expected) and "de/a.md" in expected and len(expected) == 8
-    assert found["de/a/z.md"] == parsecache.stat_key((folder / "a" / "z.md").stat())
+    assert found["de/a/z.md"] == changes.stat_key((folder / "a" / "z.md").stat())
 
 
 def test_below_delta_min_an_update_reads_the_whole_help_center_and_builds_it_whole(tmp_path: Path,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.content.article import Article
+from kb.content.changes import Stat, is_racy, locale_folders, markdown_files, stat_key
 from kb.content.config import Config, load_config
-from kb.content.locales import UnknownLocale, fallback_chain, normalize_locale
-from kb.content.parsecache import ParseCache, Stat, is_racy, stat_key
+from kb.content.locales import fallback_chain, normalize_locale
+from kb.content.parsecache import ParseCache
 from kb.content.problems import Problem
-from kb.content.reader import display_path, load_article
+from kb.content.reader import load_article
 
 
 @dataclass
@@ -37,7 +37,8 @@ class Library:
     # -- loading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, root: Path | str, cache_dir: Path | None = None) -> Library:
-        """Load `root/kb.toml` and every `root/<locale>/**/*.md`; bad files become problems.
+        """Load `root/kb.toml` and every `root/<locale>/**/*.md` (by the rules of
+        kb/content/changes.py); bad files become problems.
 
         With `cache_dir`, a file whose stat matches the parse cache there is taken from it instead
         of being read and parsed again (see kb/content/parsecache.py); the cache is updated."""
@@ -47,29 +48,18 @@ class Library:
         problems: list[Problem] = []
         hashes: list[tuple[Article, str]] = []
         stats: dict[Path, Stat] = {}
-        for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = markdown_files(locale_dir)
-            try:
-                locale = normalize_locale(locale_dir.name)
-            except UnknownLocale:
-                for path in files:
-                    problems.append(Problem("error", "unknown-locale", display_path(path, root), 1,
-                        f"folder {locale_dir.name!r} is not a known locale",
-                        "name locale folders by code, e.g. content/de/ or content/pt-BR/"))
-                continue
-            if locale not in config.locales:
-                for path in files:
-                    problems.append(Problem("error", "unknown-locale", display_path(path, root), 1,
-                        f"locale {locale!r} is not enabled in kb.toml",
-                        f"add {locale!r} to 'locales' in kb.toml, or move the file"))
+        for folder in locale_folders(root, config):
+            files = markdown_files(folder.path)
+            if folder.error:
+                problems += [folder.problem(path) for path in files]
                 continue
             if cache_dir is None:
                 for path in files:
-                    article = load_article(path, locale, root, problems)
+                    article = load_article(path, folder.locale, root, problems)
                     if article is not None:
                         articles.append(article)
                 continue
-            _load_cached(files, locale_dir, locale, root, ParseCache(cache_dir, root, locale_dir.name),
+            _load_cached(files, folder.path, folder.locale, root, ParseCache(cache_dir, root, folder.path.name),
                          articles, problems, hashes, stats)
         library = cls(root=root, config=config, articles=articles, problems=problems, stats=stats)
         for article, digest in hashes:
@@ -150,18 +140,6 @@ class Library:
 
     def in_locale(self, locale: str) -> list[Article]:
         return [a for a in self.articles if a.locale == locale]
-
-
-def markdown_files(folder: Path) -> list[Path]:
-    """`sorted(folder.rglob("*.md"))`, several times faster on large help centers: every entry
-    named *.md below `folder`, not descending into symlinked folders, in pathlib's order."""
-    found: list[tuple[tuple[str, ...], str]] = []
-    top = str(folder)
-    for here, dirs, names in os.walk(top):
-        rel = () if here == top else tuple(os.path.relpath(here, top).split(os.sep))
-        found += [((*rel, name), os.path.join(here, name)) for name in (*dirs, *names) if name.endswith(".md")]
-    found.sort()
-    return [Path(path) for _parts, path in found]
 
 
 def _load_cached(files: list[Path], locale_dir: Path, locale: str, root: Path, cache: ParseCache,

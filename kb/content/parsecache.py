@@ -20,36 +20,28 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kb.content import article, fastmatter, frontmatter, locales, nesting, reader
+from kb.content import article, changes, fastmatter, frontmatter, locales, nesting, reader
 from kb.content.article import Article, FrontMatter
+from kb.content.changes import Stat, is_racy
 
 MAGIC = b"kb-parse-cache 1\n"
-RACY_NS = 3_000_000_000  # files modified this recently are not cached
 _DATES = ("updated", "reviewed_on")
 
-Stat = tuple[int, int, int, int]
 Entry = tuple[Stat, Article, str]  # stat key, article, content hash
 
 
 @lru_cache(maxsize=1)
 def cache_version() -> str:
-    """Changes when parsing or validating an article file may give another result."""
+    """Changes when parsing or validating an article file may give another result, or when the
+    rules of kb/content/changes.py do (the index's file table carries this version too)."""
     import pydantic
     import yaml
 
-    sources = [Path(m.__file__).read_bytes() for m in (article, fastmatter, frontmatter, locales, nesting, reader)
+    sources = [Path(m.__file__).read_bytes() for m in (article, changes, fastmatter, frontmatter, locales, nesting, reader)
                if m.__file__]
     sources += [Path(__file__).read_bytes(), pydantic.VERSION.encode(), str(yaml.__version__).encode(),
                 sys.version.encode()]
     return hashlib.sha256(b"\x1e".join(sources)).hexdigest()[:16]
-
-
-def stat_key(st: os.stat_result) -> Stat:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def is_racy(key: Stat, now_ns: int) -> bool:
-    return now_ns - key[1] < RACY_NS or now_ns - key[2] < RACY_NS
 
 
 class ParseCache:

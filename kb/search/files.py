@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kb.content.changes import Stat
 from kb.content.library import Library
-from kb.content.parsecache import Stat, cache_version
+from kb.content.parsecache import cache_version
 
 NAME = "files.marshal"
 

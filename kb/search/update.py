@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.content.article import Article
+from kb.content.changes import Stat, is_racy
 from kb.content.config import load_config
 from kb.content.library import Library
 from kb.content.locales import UnknownLocale, normalize_locale
-from kb.content.parsecache import Stat, is_racy
 from kb.content.problems import Problem
 from kb.content.reader import load_article
 from kb.search import files
