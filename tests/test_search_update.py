@@ -12,7 +12,7 @@ from helpers import write_help_center
 from kb.content import changes
 from kb.content.changes import markdown_files
 from kb.content.library import Library
-from kb.search import delta, files
+from kb.search import delta
 from kb.search.embedders import get_embedder
 from kb.search.index import build_index, current_generation, load_index
 from kb.search.update import update_index
@@ -146,8 +146,8 @@ def test_the_scan_lists_what_the_library_loads(tmp_path: Path) -> None:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text("x")
     (folder / "linked").symlink_to(folder / "a", target_is_directory=True)  # listed as neither does
-    expected = [files.relative(p, tmp_path / "content") for p in markdown_files(folder)]
-    found = files.scan(folder, "de")
+    expected = [changes.relative(p, tmp_path / "content") for p in markdown_files(folder)]
+    found = changes.scan(folder, "de")
     assert sorted(found) == sorted(expected) and "de/a.md" in expected and len(expected) == 8
     assert found["de/a/z.md"] == changes.stat_key((folder / "a" / "z.md").stat())
 

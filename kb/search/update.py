@@ -3,11 +3,11 @@
 The live generation records the stat of every article file it was built from (kb/search/files.py).
 When `kb.toml` says what the index says, every locale folder is an enabled locale, and only a few
 files differ in stat (edited, added, removed), this reads just those files and the other files of
-their translation groups (a translation's stale flag follows its source), plus the groups the
-live delta already changed, and writes a delta over the live generation's base
-(kb/search/delta.py). Anything else (a new locale folder, a changed kb.toml, a duplicate id, a
-change too large for a delta) loads the whole help center through the parse cache and builds as
-`build_index` always does. Both give the same index.
+their translation groups (kb/content/changes.py), plus the groups the live delta already changed,
+and writes a delta over the live generation's base (kb/search/delta.py). Anything else (a new
+locale folder, a changed kb.toml, a duplicate id, a change too large for a delta) loads the whole
+help center through the parse cache and builds as `build_index` always does. Both give the same
+index.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.content.article import Article
-from kb.content.changes import Stat, is_racy
+from kb.content.changes import find_changes, load_changed
 from kb.content.config import load_config
 from kb.content.library import Library
-from kb.content.locales import UnknownLocale, normalize_locale
 from kb.content.problems import Problem
-from kb.content.reader import load_article
 from kb.search import files
 from kb.search.embedders import Embedder
 from kb.search.index import ANN_THRESHOLD, BuildReport, Scope, build_delta, build_index, current_generation
@@ -69,53 +66,15 @@ def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | N
     built = files.read(gen, root)
     if built is None:
         return None
-    table = built.table
     config = load_config(root)
     if built.config != config.model_dump(mode="json"):
         return None
-    now = time.time_ns()
-    seen: dict[str, Stat | None] = {}  # relative path -> stat
-    locales: dict[str, str] = {}  # locale folder -> locale
-    for locale_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:
-            locales[locale_dir.name] = locale = normalize_locale(locale_dir.name)
-        except UnknownLocale:
-            return None
-        if locale not in config.locales:
-            return None
-        seen.update(files.scan(locale_dir, locale_dir.name))
-    missing = (None,)
-    changed = sorted(rel for rel, key in seen.items() if key is None or table.get(rel, missing)[0] != key)
-    gone = [rel for rel in table if rel not in seen]
-    if len(changed) + len(gone) > QUICK_MAX_FILES:
+    found = find_changes(root, config, built.table)
+    if found is None or found.count > QUICK_MAX_FILES:
         return None
-    problems: list[Problem] = []
-    parsed: dict[str, Article] = {}
-
-    def read(rel: str) -> None:
-        article = load_article(root / rel, locales[rel.split(os.sep, 1)[0]], root, problems)
-        if article is not None:
-            parsed[rel] = article
-
-    for rel in changed:
-        read(rel)
-    ids = {a.id for a in parsed.values()} | {table[rel][2] for rel in [*changed, *gone] if rel in table}
-    ids |= set(built.delta_ids)  # what the live delta changed is built again: deltas start from the base
-    grouped = [rel for rel, entry in table.items() if entry[2] in ids]
-    done = set(changed)
-    for rel in grouped:
-        if rel not in done and rel in seen:
-            read(rel)
-    articles = sorted(parsed.values(), key=lambda a: (a.locale, str(a.path)))
-    keys = [(a.id, a.locale) for a in articles]
-    if len(set(keys)) != len(keys):
-        return None  # a duplicate id: the whole library decides which file wins, and kb check says so
-    new_table = dict(table)
-    for rel in [*gone, *grouped]:
-        new_table.pop(rel, None)
-    for rel, article in parsed.items():
-        stat = seen[rel]
-        if stat is not None and not is_racy(stat, now):
-            new_table[rel] = (stat, article.locale, article.id)
-    library = Library(root=root, config=config, articles=articles, problems=problems)
-    return library, Scope(generation=gen.name, ids=ids, files=new_table), len(parsed)
+    # what the live delta changed is built again: deltas start from the base
+    changed = load_changed(root, found, built.table, also=built.delta_ids)
+    if changed is None:
+        return None
+    library = Library(root=root, config=config, articles=changed.articles, problems=changed.problems)
+    return library, Scope(generation=gen.name, ids=changed.ids, files=changed.table), changed.read
