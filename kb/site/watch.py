@@ -1,6 +1,7 @@
 """`kb serve --watch`: rebuild the index and the site when the content changes.
 
-Polls the content folder's file times (no extra dependency, works on every file system);
+Polls the stat of the content folder's files (kb/content/changes.py: no extra dependency, works
+on every file system);
 both builds are incremental, so an edit costs one article's embeddings and pages. The
 engine picks the new index generation up by itself; the site is served from disk.
 """
@@ -13,21 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kb.content.changes import snapshot
 from kb.errors import KbError
 
 log = logging.getLogger("kb.watch")
-
-
-def snapshot(content: Path) -> dict[str, float]:
-    """Modification time of every file under `content` (articles and kb.toml)."""
-    out: dict[str, float] = {}
-    for path in content.rglob("*"):
-        if path.is_file() and not path.name.startswith("."):
-            try:
-                out[str(path)] = path.stat().st_mtime_ns
-            except OSError:
-                continue  # removed while we looked
-    return out
 
 
 def rebuild(content: Path, data: Path, site: Path, embedder: str) -> str:
