@@ -557,3 +557,94 @@ def test_markdown_files_lists_what_sorted_rglob_lists(tmp_path: Path) -> None:
     (root / "alias.md").symlink_to(root / "a.md")
     assert markdown_files(root) == sorted(root.rglob("*.md"))
     assert root / "linked" / "b.md" not in markdown_files(root)
+
+
+# -- what changed since a file table (kb/content/changes.py, used by kb index and --watch) ------------
+def _table(library: Library) -> dict[str, tuple[tuple[int, int, int, int], str, str]]:
+    from kb.content.changes import relative
+
+    return {relative(a.path, library.root): (library.stats[a.path], a.locale, a.id) for a in library.articles}
+
+
+def test_changes_since_a_table_are_read_with_their_translation_groups(center: Path, tmp_path: Path,
+                                                                      no_racy_window: None) -> None:
+    from kb.content.changes import find_changes, load_changed
+
+    library = Library.load(center, cache_dir=tmp_path / "cache")
+    table = _table(library)
+    assert len(table) == len(library.articles) == 6
+    found = find_changes(center, library.config, table)
+    assert found is not None and found.changed == [] and found.removed == []
+
+    cancel = center / "en" / "orders" / "cancel-order.md"
+    cancel.write_text(cancel.read_text().replace("free", "free of charge"))
+    (center / "en" / "orders" / "track-order.md").unlink()
+    write(center, "en/returns/label.md", article_text("print-label", "Print a return label", "Use the link.\n",
+                                                      category="returns"))
+    found = find_changes(center, library.config, table)
+    assert found is not None
+    assert found.changed == ["en/orders/cancel-order.md", "en/returns/label.md"]
+    assert found.removed == ["en/orders/track-order.md"] and found.count == 3
+
+    changed = load_changed(center, found, table)
+    assert changed is not None and changed.problems == []
+    assert [(a.id, a.locale) for a in changed.articles] == [
+        ("cancel-order", "de"), ("cancel-order", "en"), ("print-label", "en"), ("cancel-order", "fr")]
+    assert changed.ids == {"cancel-order", "print-label", "track-order"} and changed.read == 4
+    assert "Cancelling is free of charge." in changed.articles[1].body  # read again, not taken from the table
+    assert "en/orders/track-order.md" not in changed.table and "en/returns/label.md" in changed.table
+    assert changed.table == _table(Library.load(center, cache_dir=tmp_path / "cache"))
+    after = find_changes(center, library.config, changed.table)
+    assert after is not None and after.count == 0
+
+    also = load_changed(center, find_changes(center, library.config, table) or pytest.fail(), table,
+                        also=["start-a-return"])
+    assert also is not None and also.read == 6 and "start-a-return" in also.ids
+
+
+def test_changes_leave_a_file_written_just_now_out_of_the_table(center: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.content import changes
+
+    monkeypatch.setattr(changes, "RACY_NS", 0)
+    table = _table(Library.load(center, cache_dir=tmp_path / "cache"))
+    monkeypatch.undo()  # every file was written a moment ago: none of them may enter a table now
+    write(center, "en/returns/label.md", article_text("print-label", "Print a return label", "Use the link.\n",
+                                                      category="returns"))
+    found = changes.find_changes(center, load_config(center), table)
+    assert found is not None and found.changed == ["en/returns/label.md"]
+    changed = changes.load_changed(center, found, table)
+    assert changed is not None and [a.id for a in changed.articles] == ["print-label"]
+    assert "en/returns/label.md" not in changed.table  # so the next run reads it again
+
+
+@pytest.mark.parametrize("folder", ["xx", "es"])  # no locale; a locale kb.toml does not enable
+def test_changes_give_up_where_only_the_whole_help_center_can_say(center: Path, tmp_path: Path, folder: str,
+                                                                 no_racy_window: None) -> None:
+    from kb.content.changes import find_changes, load_changed
+
+    library = Library.load(center, cache_dir=tmp_path / "cache")
+    table = _table(library)
+    write(center, "en/orders/cancel-copy.md", (center / "en" / "orders" / "cancel-order.md").read_text())
+    found = find_changes(center, library.config, table)
+    assert found is not None and found.changed == ["en/orders/cancel-copy.md"]
+    assert load_changed(center, found, table) is None  # a duplicate id: which file wins is the library's call
+    write(center, f"{folder}/a.md", article_text("a", "A", "Text.\n"))
+    assert find_changes(center, library.config, table) is None
+    assert [p.kind for p in Library.load(center).problems] == ["unknown-locale"]
+
+
+def test_a_snapshot_tells_any_edit_to_what_a_build_reads(center: Path) -> None:
+    from kb.content.changes import snapshot
+
+    (center / "en" / "orders" / "box.png").write_bytes(b"\x89PNG")
+    (center / "en" / ".notes.swp").write_text("editor state")
+    before = snapshot(center)
+    assert "kb.toml" in before and "en/orders/box.png" in before and "en/.notes.swp" not in before
+    (center / "en" / ".notes.swp").write_text("more editor state")
+    assert snapshot(center) == before
+    for path in (center / "en" / "orders" / "box.png", center / "kb.toml", center / "de" / "orders" / "cancel-order.md"):
+        path.write_bytes(path.read_bytes() + b"\n")
+        now = snapshot(center)
+        assert now != before and now[str(path.relative_to(center))] != before[str(path.relative_to(center))]
+        before = now
