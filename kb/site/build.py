@@ -95,6 +95,7 @@ def build_site(library: Library, out_dir: Path | str, base_url: str | None = Non
     out = Path(out_dir)
     _check_out(out, library.root)
     out.mkdir(parents=True, exist_ok=True)
+    i18n.refresh()
     base = (base_url or library.config.base_url).rstrip("/")
     static = {p.name: p.read_bytes() for p in sorted(STATIC.iterdir()) if p.is_file()}
     site = Site(library, base, {})
@@ -188,6 +189,7 @@ def _environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       auto_reload=False)
     env.filters["contact"] = contact_html
+    i18n.install(env)
     for name in env.list_templates(extensions=["html"]):
         env.get_template(name)
     return env
@@ -216,6 +218,10 @@ def _render_slice(job: _Job, start: int, stop: int) -> _Slice:
     return part
 
 
+# Translators: the tooltip of the '#' link beside each heading of an article
+_ANCHOR_TITLE = i18n.N_("Link to this section")
+
+
 def _render(env: Environment, site: Site, page: Page) -> str:
     context: dict[str, Any] = dict(page.data)
     context["body_html"], context["toc"] = Markup(""), []
@@ -225,7 +231,7 @@ def _render(env: Environment, site: Site, page: Page) -> str:
         rendered = render_markdown(
             article.body,
             resolve=lambda _tag, url: links[url] if url in links else site.linker.resolve(article, locale, url),
-            anchor_title=i18n.strings(locale)["anchor_title"])
+            anchor_title=i18n.translations(locale).gettext(_ANCHOR_TITLE))
         context["body_html"] = Markup(rendered.html)
         context["toc"] = [entry for entry in rendered.toc if entry.level == 2]
     return env.get_template(page.template).render(context)
@@ -255,11 +261,12 @@ def _sha(data: bytes) -> str:
 
 
 def _site_hash(library: Library, base_url: str, static: dict[str, bytes]) -> str:
-    """Everything every page depends on: site code, templates, static files, config, base URL."""
+    """Everything every page depends on: site code, templates, interface strings, static files, config,
+    base URL."""
     h = hashlib.sha256(f"{FORMAT}\n{base_url}\n".encode())
     h.update(library.config.model_dump_json().encode("utf-8"))
-    for path in sorted([*SITE_DIR.glob("*.py"), *TEMPLATES.rglob("*.html")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted([*SITE_DIR.glob("*.py"), *TEMPLATES.rglob("*.html"), *i18n.LOCALES_DIR.glob("*/*/*.po")]):
+        h.update(path.relative_to(SITE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     for name, data in sorted(static.items()):
         h.update(name.encode() + b"\0" + data)
     return h.hexdigest()

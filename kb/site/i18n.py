@@ -1,417 +1,139 @@
-"""The site's own interface strings per locale; English is the fallback for any other locale.
+"""The site's interface language: which catalog a page uses, loading it, and `_()` in templates.
 
-Placeholders use str.format names: {language}, {date}, {query}. `{language}` is filled with
-the language's name in the page's language as Babel spells it in running text.
+The strings live in gettext catalogs, `locales/<locale>/LC_MESSAGES/messages.po` (the folder
+named as gettext names locales: `de`, `pt_BR`); the English text is the message id, so English needs no catalog and any message a catalog lacks shows in
+English. A catalog is compiled to its `.mo` file on first use when the `.mo` is missing or older
+than the `.po` (`python -m kb.site.catalogs compile` does it ahead of time, and `check` and
+`update` serve translators; see kb/site/catalogs.py).
+
+Placeholders are `{name}` fields (gettext's python-brace-format): `{language}` is filled with the
+language's name in the page's language as Babel spells it in running text, `{date}` and `{query}`
+with a date and a search query. The browser script fills the ones in the strings it is given.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import tempfile
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, pass_context
 
 from kb.content.locales import normalize_locale
 
-EN: dict[str, str] = {
-    "breadcrumb": "Breadcrumb",
-    "skip": "Skip to content",
-    "home": "Home",
-    "help_center": "Help Center",
-    "hero_title": "How can we help?",
-    "hero_lead": "Search our articles or browse a topic below.",
-    "search_label": "Search the help center",
-    "search_placeholder": "Search for answers…",
-    "search_button": "Search",
-    "suggestions": "Suggestions",
-    "search_title": "Search results",
-    "results_for": "Results for “{query}”",
-    "searching": "Searching…",
-    "no_results": "No articles match your search. Try other words, or contact us below.",
-    "enter_query": "Type a question or a few words into the search box.",
-    "offline_search": "Showing matches from this site: full search is not available right now.",
-    "noscript_search": "Search results need JavaScript. You can browse all articles below.",
-    "all_articles": "All articles",
-    "categories": "Topics",
-    "category_articles": "Articles in this topic",
-    "see_all": "See all articles",
-    "related": "More in this topic",
-    "on_this_page": "On this page",
-    "last_updated": "Last updated: {date}",
-    "other_languages": "Other languages",
-    "language": "Language",
-    "this_language": "current language",
-    "anchor_title": "Link to this section",
-    "machine_label": "Machine translation",
-    "machine_notice": "Machine-translated, not yet reviewed by our team.",
-    "read_original": "Read the original ({language})",
-    "fallback_label": "Only available in {language}",
-    "fallback_notice": "This article is not yet available in your language. You are reading the {language} version.",
-    "stale_label": "Original updated",
-    "stale_notice": "The original article was updated after this translation was made.",
-    "see_original": "See the original ({language})",
-    "helpful_question": "Was this helpful?",
-    "yes": "Yes",
-    "no": "No",
-    "reason_label": "What was missing or unclear? (optional)",
-    "send": "Send",
-    "thanks": "Thank you for your feedback!",
-    "feedback_error": "Sorry, your feedback could not be sent. Please try again later.",
-    "need_help": "Still need help?",
-    "need_help_lead": "Our customer service team is happy to help.",
-    "hours": "Opening hours",
-    "timezone": "Time zone",
-    "not_found_title": "Page not found",
-    "not_found_text": "We could not find this page. Try searching, or start from the home page.",
-    "choose_language": "Choose your language",
-}
+LOCALES_DIR = Path(__file__).parent / "locales"
+DOMAIN = "messages"
+SOURCE_LOCALE = "en"  # the language of the message ids
 
-DE: dict[str, str] = {
-    "breadcrumb": "Navigationspfad",
-    "skip": "Zum Inhalt springen",
-    "home": "Startseite",
-    "help_center": "Hilfe-Center",
-    "hero_title": "Wie können wir helfen?",
-    "hero_lead": "Durchsuchen Sie unsere Artikel oder wählen Sie unten ein Thema.",
-    "search_label": "Hilfe-Center durchsuchen",
-    "search_placeholder": "Antworten suchen …",
-    "search_button": "Suchen",
-    "suggestions": "Vorschläge",
-    "search_title": "Suchergebnisse",
-    "results_for": "Ergebnisse für „{query}“",
-    "searching": "Suche läuft …",
-    "no_results": "Keine Artikel gefunden. Versuchen Sie andere Wörter oder kontaktieren Sie uns unten.",
-    "enter_query": "Geben Sie eine Frage oder ein paar Wörter in das Suchfeld ein.",
-    "offline_search": "Treffer aus dieser Website: Die vollständige Suche ist gerade nicht verfügbar.",
-    "noscript_search": "Suchergebnisse benötigen JavaScript. Unten finden Sie alle Artikel.",
-    "all_articles": "Alle Artikel",
-    "categories": "Themen",
-    "category_articles": "Artikel zu diesem Thema",
-    "see_all": "Alle Artikel ansehen",
-    "related": "Mehr zu diesem Thema",
-    "on_this_page": "Auf dieser Seite",
-    "last_updated": "Zuletzt aktualisiert: {date}",
-    "other_languages": "Andere Sprachen",
-    "language": "Sprache",
-    "this_language": "aktuelle Sprache",
-    "anchor_title": "Link zu diesem Abschnitt",
-    "machine_label": "Maschinelle Übersetzung",
-    "machine_notice": "Maschinell übersetzt, noch nicht von unserem Team geprüft.",
-    "read_original": "Original lesen ({language})",
-    "fallback_label": "Nur auf {language} verfügbar",
-    "fallback_notice": "Diesen Artikel gibt es noch nicht in Ihrer Sprache. Sie lesen die Version auf {language}.",
-    "stale_label": "Original aktualisiert",
-    "stale_notice": "Der Originalartikel wurde nach dieser Übersetzung aktualisiert.",
-    "see_original": "Original ansehen ({language})",
-    "helpful_question": "War dieser Artikel hilfreich?",
-    "yes": "Ja",
-    "no": "Nein",
-    "reason_label": "Was hat gefehlt oder war unklar? (optional)",
-    "send": "Senden",
-    "thanks": "Vielen Dank für Ihr Feedback!",
-    "feedback_error": "Ihr Feedback konnte leider nicht gesendet werden. Bitte versuchen Sie es später erneut.",
-    "need_help": "Brauchen Sie noch Hilfe?",
-    "need_help_lead": "Unser Kundenservice hilft Ihnen gern weiter.",
-    "hours": "Erreichbarkeit",
-    "timezone": "Zeitzone",
-    "not_found_title": "Seite nicht gefunden",
-    "not_found_text": "Diese Seite gibt es nicht. Nutzen Sie die Suche oder beginnen Sie auf der Startseite.",
-    "choose_language": "Sprache wählen",
-}
 
-FR: dict[str, str] = {
-    "breadcrumb": "Fil d'Ariane",
-    "skip": "Aller au contenu",
-    "home": "Accueil",
-    "help_center": "Centre d'aide",
-    "hero_title": "Comment pouvons-nous vous aider ?",
-    "hero_lead": "Cherchez dans nos articles ou choisissez un thème ci-dessous.",
-    "search_label": "Rechercher dans le centre d'aide",
-    "search_placeholder": "Rechercher une réponse…",
-    "search_button": "Rechercher",
-    "suggestions": "Suggestions",
-    "search_title": "Résultats de recherche",
-    "results_for": "Résultats pour « {query} »",
-    "searching": "Recherche en cours…",
-    "no_results": "Aucun article ne correspond. Essayez d'autres mots ou contactez-nous ci-dessous.",
-    "enter_query": "Saisissez une question ou quelques mots dans le champ de recherche.",
-    "offline_search": "Résultats issus de ce site : la recherche complète n'est pas disponible pour le moment.",
-    "noscript_search": "Les résultats de recherche nécessitent JavaScript. Tous les articles sont listés ci-dessous.",
-    "all_articles": "Tous les articles",
-    "categories": "Thèmes",
-    "category_articles": "Articles de ce thème",
-    "see_all": "Voir tous les articles",
-    "related": "Dans le même thème",
-    "on_this_page": "Sur cette page",
-    "last_updated": "Dernière mise à jour : {date}",
-    "other_languages": "Autres langues",
-    "language": "Langue",
-    "this_language": "langue actuelle",
-    "anchor_title": "Lien vers cette section",
-    "machine_label": "Traduction automatique",
-    "machine_notice": "Traduit automatiquement, pas encore relu par notre équipe.",
-    "read_original": "Lire l'original ({language})",
-    "fallback_label": "Disponible uniquement en {language}",
-    "fallback_notice": "Cet article n'est pas encore disponible dans votre langue. Vous lisez la version en {language}.",
-    "stale_label": "Original mis à jour",
-    "stale_notice": "L'article original a été mis à jour après cette traduction.",
-    "see_original": "Voir l'original ({language})",
-    "helpful_question": "Cet article vous a-t-il aidé ?",
-    "yes": "Oui",
-    "no": "Non",
-    "reason_label": "Qu'est-ce qui manquait ou n'était pas clair ? (facultatif)",
-    "send": "Envoyer",
-    "thanks": "Merci pour votre avis !",
-    "feedback_error": "Désolé, votre avis n'a pas pu être envoyé. Veuillez réessayer plus tard.",
-    "need_help": "Besoin d'aide supplémentaire ?",
-    "need_help_lead": "Notre service client est là pour vous aider.",
-    "hours": "Horaires",
-    "timezone": "Fuseau horaire",
-    "not_found_title": "Page introuvable",
-    "not_found_text": "Cette page n'existe pas. Utilisez la recherche ou revenez à l'accueil.",
-    "choose_language": "Choisissez votre langue",
-}
+def N_(message: str) -> str:  # gettext's usual name for "mark for extraction, translate later"
+    """Mark `message` for the catalogs where it is defined; it is translated where it is shown."""
+    return message
 
-ES: dict[str, str] = {
-    "breadcrumb": "Ruta de navegación",
-    "skip": "Ir al contenido",
-    "home": "Inicio",
-    "help_center": "Centro de ayuda",
-    "hero_title": "¿Cómo podemos ayudarle?",
-    "hero_lead": "Busque en nuestros artículos o elija un tema.",
-    "search_label": "Buscar en el centro de ayuda",
-    "search_placeholder": "Buscar respuestas…",
-    "search_button": "Buscar",
-    "suggestions": "Sugerencias",
-    "search_title": "Resultados de búsqueda",
-    "results_for": "Resultados para «{query}»",
-    "searching": "Buscando…",
-    "no_results": "Ningún artículo coincide. Pruebe con otras palabras o contáctenos más abajo.",
-    "enter_query": "Escriba una pregunta o unas palabras en el buscador.",
-    "offline_search": "Resultados de este sitio: la búsqueda completa no está disponible ahora mismo.",
-    "noscript_search": "Los resultados de búsqueda necesitan JavaScript. Abajo están todos los artículos.",
-    "all_articles": "Todos los artículos",
-    "categories": "Temas",
-    "category_articles": "Artículos de este tema",
-    "see_all": "Ver todos los artículos",
-    "related": "Más sobre este tema",
-    "on_this_page": "En esta página",
-    "last_updated": "Última actualización: {date}",
-    "other_languages": "Otros idiomas",
-    "language": "Idioma",
-    "this_language": "idioma actual",
-    "anchor_title": "Enlace a esta sección",
-    "machine_label": "Traducción automática",
-    "machine_notice": "Traducido automáticamente, aún no revisado por nuestro equipo.",
-    "read_original": "Leer el original ({language})",
-    "fallback_label": "Solo disponible en {language}",
-    "fallback_notice": "Este artículo aún no está disponible en su idioma. Está leyendo la versión en {language}.",
-    "stale_label": "Original actualizado",
-    "stale_notice": "El artículo original se actualizó después de esta traducción.",
-    "see_original": "Ver el original ({language})",
-    "helpful_question": "¿Le ha resultado útil?",
-    "yes": "Sí",
-    "no": "No",
-    "reason_label": "¿Qué faltaba o no estaba claro? (opcional)",
-    "send": "Enviar",
-    "thanks": "¡Gracias por su opinión!",
-    "feedback_error": "Lo sentimos, no se pudo enviar su opinión. Inténtelo de nuevo más tarde.",
-    "need_help": "¿Necesita más ayuda?",
-    "need_help_lead": "Nuestro servicio de atención al cliente estará encantado de ayudarle.",
-    "hours": "Horario",
-    "timezone": "Zona horaria",
-    "not_found_title": "Página no encontrada",
-    "not_found_text": "No encontramos esta página. Pruebe a buscar o vuelva al inicio.",
-    "choose_language": "Elija su idioma",
-}
 
-IT: dict[str, str] = {
-    "breadcrumb": "Percorso di navigazione",
-    "skip": "Vai al contenuto",
-    "home": "Home",
-    "help_center": "Centro assistenza",
-    "hero_title": "Come possiamo aiutarla?",
-    "hero_lead": "Cerchi tra i nostri articoli o scelga un argomento qui sotto.",
-    "search_label": "Cerca nel centro assistenza",
-    "search_placeholder": "Cerca una risposta…",
-    "search_button": "Cerca",
-    "suggestions": "Suggerimenti",
-    "search_title": "Risultati della ricerca",
-    "results_for": "Risultati per «{query}»",
-    "searching": "Ricerca in corso…",
-    "no_results": "Nessun articolo corrisponde. Provi con altre parole o ci contatti qui sotto.",
-    "enter_query": "Scriva una domanda o qualche parola nella casella di ricerca.",
-    "offline_search": "Risultati da questo sito: la ricerca completa al momento non è disponibile.",
-    "noscript_search": "I risultati della ricerca richiedono JavaScript. Qui sotto trova tutti gli articoli.",
-    "all_articles": "Tutti gli articoli",
-    "categories": "Argomenti",
-    "category_articles": "Articoli di questo argomento",
-    "see_all": "Vedi tutti gli articoli",
-    "related": "Altro su questo argomento",
-    "on_this_page": "In questa pagina",
-    "last_updated": "Ultimo aggiornamento: {date}",
-    "other_languages": "Altre lingue",
-    "language": "Lingua",
-    "this_language": "lingua attuale",
-    "anchor_title": "Link a questa sezione",
-    "machine_label": "Traduzione automatica",
-    "machine_notice": "Tradotto automaticamente, non ancora revisionato dal nostro team.",
-    "read_original": "Leggi l'originale ({language})",
-    "fallback_label": "Disponibile solo in {language}",
-    "fallback_notice": "Questo articolo non è ancora disponibile nella sua lingua. Sta leggendo la versione in {language}.",
-    "stale_label": "Originale aggiornato",
-    "stale_notice": "L'articolo originale è stato aggiornato dopo questa traduzione.",
-    "see_original": "Vedi l'originale ({language})",
-    "helpful_question": "Questo articolo le è stato utile?",
-    "yes": "Sì",
-    "no": "No",
-    "reason_label": "Cosa mancava o non era chiaro? (facoltativo)",
-    "send": "Invia",
-    "thanks": "Grazie per il suo feedback!",
-    "feedback_error": "Spiacenti, non è stato possibile inviare il feedback. Riprovi più tardi.",
-    "need_help": "Serve ancora aiuto?",
-    "need_help_lead": "Il nostro servizio clienti è a sua disposizione.",
-    "hours": "Orari",
-    "timezone": "Fuso orario",
-    "not_found_title": "Pagina non trovata",
-    "not_found_text": "Questa pagina non esiste. Provi a cercare o torni alla home.",
-    "choose_language": "Scelga la lingua",
-}
+def po_file(code: str) -> Path:
+    return LOCALES_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
 
-PL: dict[str, str] = {
-    "breadcrumb": "Ścieżka nawigacji",
-    "skip": "Przejdź do treści",
-    "home": "Strona główna",
-    "help_center": "Centrum pomocy",
-    "hero_title": "W czym możemy pomóc?",
-    "hero_lead": "Przeszukaj nasze artykuły lub wybierz temat poniżej.",
-    "search_label": "Szukaj w centrum pomocy",
-    "search_placeholder": "Szukaj odpowiedzi…",
-    "search_button": "Szukaj",
-    "suggestions": "Podpowiedzi",
-    "search_title": "Wyniki wyszukiwania",
-    "results_for": "Wyniki dla „{query}”",
-    "searching": "Wyszukiwanie…",
-    "no_results": "Brak pasujących artykułów. Spróbuj innych słów lub skontaktuj się z nami poniżej.",
-    "enter_query": "Wpisz pytanie lub kilka słów w polu wyszukiwania.",
-    "offline_search": "Wyniki z tej strony: pełne wyszukiwanie jest chwilowo niedostępne.",
-    "noscript_search": "Wyniki wyszukiwania wymagają JavaScriptu. Poniżej znajdziesz wszystkie artykuły.",
-    "all_articles": "Wszystkie artykuły",
-    "categories": "Tematy",
-    "category_articles": "Artykuły w tym temacie",
-    "see_all": "Zobacz wszystkie artykuły",
-    "related": "Więcej w tym temacie",
-    "on_this_page": "Na tej stronie",
-    "last_updated": "Ostatnia aktualizacja: {date}",
-    "other_languages": "Inne języki",
-    "language": "Język",
-    "this_language": "bieżący język",
-    "anchor_title": "Link do tej sekcji",
-    "machine_label": "Tłumaczenie maszynowe",
-    "machine_notice": "Przetłumaczone maszynowo, jeszcze niesprawdzone przez nasz zespół.",
-    "read_original": "Przeczytaj oryginał ({language})",
-    "fallback_label": "Dostępne tylko w wersji: {language}",
-    "fallback_notice": "Ten artykuł nie jest jeszcze dostępny w Twoim języku. Czytasz wersję: {language}.",
-    "stale_label": "Oryginał zaktualizowany",
-    "stale_notice": "Oryginalny artykuł został zaktualizowany po wykonaniu tego tłumaczenia.",
-    "see_original": "Zobacz oryginał ({language})",
-    "helpful_question": "Czy ten artykuł był pomocny?",
-    "yes": "Tak",
-    "no": "Nie",
-    "reason_label": "Czego zabrakło lub co było niejasne? (opcjonalnie)",
-    "send": "Wyślij",
-    "thanks": "Dziękujemy za opinię!",
-    "feedback_error": "Niestety nie udało się wysłać opinii. Spróbuj ponownie później.",
-    "need_help": "Nadal potrzebujesz pomocy?",
-    "need_help_lead": "Nasz zespół obsługi klienta chętnie pomoże.",
-    "hours": "Godziny pracy",
-    "timezone": "Strefa czasowa",
-    "not_found_title": "Nie znaleziono strony",
-    "not_found_text": "Nie możemy znaleźć tej strony. Skorzystaj z wyszukiwarki lub wróć na stronę główną.",
-    "choose_language": "Wybierz język",
-}
 
-TR: dict[str, str] = {
-    "breadcrumb": "Gezinti yolu",
-    "skip": "İçeriğe geç",
-    "home": "Ana sayfa",
-    "help_center": "Yardım Merkezi",
-    "hero_title": "Size nasıl yardımcı olabiliriz?",
-    "hero_lead": "Makalelerimizde arama yapın veya aşağıdan bir konu seçin.",
-    "search_label": "Yardım merkezinde ara",
-    "search_placeholder": "Yanıt arayın…",
-    "search_button": "Ara",
-    "suggestions": "Öneriler",
-    "search_title": "Arama sonuçları",
-    "results_for": "“{query}” için sonuçlar",
-    "searching": "Aranıyor…",
-    "no_results": "Eşleşen makale bulunamadı. Başka kelimeler deneyin veya aşağıdan bize ulaşın.",
-    "enter_query": "Arama kutusuna bir soru veya birkaç kelime yazın.",
-    "offline_search": "Bu siteden sonuçlar: tam arama şu anda kullanılamıyor.",
-    "noscript_search": "Arama sonuçları için JavaScript gerekir. Tüm makaleleri aşağıda bulabilirsiniz.",
-    "all_articles": "Tüm makaleler",
-    "categories": "Konular",
-    "category_articles": "Bu konudaki makaleler",
-    "see_all": "Tüm makaleleri gör",
-    "related": "Bu konuda daha fazlası",
-    "on_this_page": "Bu sayfada",
-    "last_updated": "Son güncelleme: {date}",
-    "other_languages": "Diğer diller",
-    "language": "Dil",
-    "this_language": "geçerli dil",
-    "anchor_title": "Bu bölümün bağlantısı",
-    "machine_label": "Makine çevirisi",
-    "machine_notice": "Makine ile çevrildi, henüz ekibimiz tarafından kontrol edilmedi.",
-    "read_original": "Orijinalini okuyun ({language})",
-    "fallback_label": "Yalnızca {language} olarak mevcut",
-    "fallback_notice": "Bu makale henüz dilinizde mevcut değil. {language} sürümünü okuyorsunuz.",
-    "stale_label": "Orijinali güncellendi",
-    "stale_notice": "Orijinal makale bu çeviriden sonra güncellendi.",
-    "see_original": "Orijinalini görün ({language})",
-    "helpful_question": "Bu makale yardımcı oldu mu?",
-    "yes": "Evet",
-    "no": "Hayır",
-    "reason_label": "Eksik veya anlaşılmayan ne vardı? (isteğe bağlı)",
-    "send": "Gönder",
-    "thanks": "Geri bildiriminiz için teşekkürler!",
-    "feedback_error": "Üzgünüz, geri bildiriminiz gönderilemedi. Lütfen daha sonra tekrar deneyin.",
-    "need_help": "Hâlâ yardıma mı ihtiyacınız var?",
-    "need_help_lead": "Müşteri hizmetleri ekibimiz size yardımcı olmaktan memnuniyet duyar.",
-    "hours": "Çalışma saatleri",
-    "timezone": "Saat dilimi",
-    "not_found_title": "Sayfa bulunamadı",
-    "not_found_text": "Bu sayfayı bulamadık. Arama yapın veya ana sayfaya dönün.",
-    "choose_language": "Dilinizi seçin",
-}
-
-STRINGS: dict[str, dict[str, str]] = {"en": EN, "de": DE, "fr": FR, "es": ES, "it": IT, "pl": PL, "tr": TR}
-
-# Strings the browser script needs (search results, suggestions, feedback).
-JS_KEYS = ("results_for", "searching", "no_results", "enter_query", "offline_search", "machine_label",
-           "fallback_label", "stale_label", "thanks", "feedback_error", "suggestions")
+@lru_cache(maxsize=1)
+def catalog_locales() -> tuple[str, ...]:
+    """The locales that have a catalog, sorted."""
+    return tuple(sorted(p.parent.parent.name for p in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")))
 
 
 @lru_cache(maxsize=1024)
 def ui_locale(locale: str) -> str:
-    """The locale whose strings a page in `locale` uses: 'de-AT' -> 'de', 'ar' -> 'en'."""
+    """The interface language for pages in `locale`: its catalog ('pt_BR'), its language's, else English."""
     code = normalize_locale(locale)
-    for candidate in (code, code.split("-")[0]):
-        if candidate in STRINGS:
+    for candidate in (code.replace("-", "_"), code.split("-")[0]):
+        if candidate == SOURCE_LOCALE or candidate in catalog_locales():
             return candidate
-    return "en"
-
-
-def strings(locale: str) -> dict[str, str]:
-    """Every UI string for `locale`, English filling any gap (one shared dict per locale: do not change it)."""
-    return _strings(ui_locale(locale))
+    return SOURCE_LOCALE
 
 
 @lru_cache(maxsize=64)
-def _strings(code: str) -> dict[str, str]:
-    return {**EN, **STRINGS[code]}
+def translations(locale: str) -> NullTranslations:
+    """The interface strings for pages in `locale` (`.gettext`, `.ngettext`), from its compiled catalog."""
+    code = ui_locale(locale)
+    if code == SOURCE_LOCALE:
+        return NullTranslations()
+    try:
+        compile_catalog(code)
+        with po_file(code).with_suffix(".mo").open("rb") as fh:
+            return Translations(fh, domain=DOMAIN)
+    except OSError:  # the package folder is read-only and has no fresh .mo: compile in memory
+        return Translations(io.BytesIO(mo_bytes(code)), domain=DOMAIN)
+
+
+def mo_bytes(code: str) -> bytes:
+    """Catalog `code` compiled (fuzzy and untranslated messages left out: they show in English)."""
+    with po_file(code).open("rb") as fh:
+        catalog = read_po(fh, locale=code, domain=DOMAIN)
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
+
+
+def compile_catalog(code: str, force: bool = False) -> Path | None:
+    """Write `code`'s `.mo` next to its `.po` if missing or older (or `force`); return it if written.
+
+    Written to a temporary file and renamed, so concurrent processes never read half a file."""
+    po = po_file(code)
+    mo = po.with_suffix(".mo")
+    if not force and mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime:
+        return None
+    data = mo_bytes(code)
+    fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".tmp-", suffix=".mo")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, mo)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return mo
+
+
+def compile_catalogs(force: bool = False) -> list[Path]:
+    """Compile every catalog whose `.mo` is missing or stale; the `.mo` files written."""
+    return [mo for code in catalog_locales() if (mo := compile_catalog(code, force)) is not None]
+
+
+def refresh() -> None:
+    """Forget the loaded catalogs, so catalogs edited since are read again (each site build starts so)."""
+    for cached in (catalog_locales, ui_locale, translations, language_in):
+        cached.cache_clear()
 
 
 @lru_cache(maxsize=1024)
 def language_in(language: str, page_locale: str) -> str:
-    """`language`'s name as written in running text of `page_locale`: ('en', 'de') -> 'Englisch'."""
     shown = Locale.parse(ui_locale(page_locale))
     return Locale.parse(normalize_locale(language).replace("-", "_")).get_display_name(shown) or language
+
+
+# -- templates ---------------------------------------------------------------------------------
+@pass_context
+def _page_gettext(context: Any, message: str) -> str:
+    return translations(context["lang"]).gettext(message)
+
+
+@pass_context
+def _page_ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return translations(context["lang"]).ngettext(singular, plural, n)
+
+
+def install(env: Environment) -> None:
+    """Give `env`'s templates `_()`, `gettext()` and `ngettext()` in the language of the page being
+    rendered (its `lang`). Old-style gettext: the result is a plain string, escaped like any other
+    value (new-style would mark translations safe HTML and leave their apostrophes unescaped)."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(gettext=_page_gettext, ngettext=_page_ngettext, newstyle=False)  # type: ignore[attr-defined]
+

@@ -21,6 +21,7 @@ from kb.content.locales import locale_name as _locale_name
 from kb.content.sections import Section, split_sections
 from kb.errors import KbError
 from kb.site import i18n, seo
+from kb.site.i18n import N_
 from kb.site.render import link_targets, plain_text
 from kb.site.routes import Linker, Routes
 
@@ -29,6 +30,26 @@ INDEXABLE = ("human", "reviewed")
 RESERVED = {"search", "static", "media"}  # names the site uses for its own pages and files
 locale_name = lru_cache(maxsize=256)(_locale_name)
 is_rtl = lru_cache(maxsize=256)(_is_rtl)
+
+# The strings the browser script shows (search results, labels, feedback), by the name it uses.
+BROWSER_STRINGS = {
+    # Translators: the heading above search results; {query} is what the visitor searched for
+    "results_for": N_("Results for “{query}”"),
+    "searching": N_("Searching…"),
+    "no_results": N_("No articles match your search. Try other words, or contact us below."),
+    "enter_query": N_("Type a question or a few words into the search box."),
+    "offline_search": N_("Showing matches from this site: full search is not available right now."),
+    "machine_label": N_("Machine translation"),
+    # Translators: a label on an article shown in another language; {language} is that language's name
+    "fallback_label": N_("Only available in {language}"),
+    # Translators: a label on a translation whose original article changed since
+    "stale_label": N_("Original updated"),
+    "thanks": N_("Thank you for your feedback!"),
+    "feedback_error": N_("Sorry, your feedback could not be sent. Please try again later."),
+    "suggestions": N_("Suggestions"),
+}
+# Translators: on the site's first page, beside each language's name and in that language
+_CHOOSE = N_("Choose your language")
 
 
 @dataclass
@@ -158,18 +179,18 @@ class Site:
                 "jsonld": None, "description": "", "breadcrumbs": []}
 
     def _locale_chrome(self, locale: str) -> dict[str, Any]:
-        t = i18n.strings(locale)
+        _ = i18n.translations(locale).gettext
         support = self.config.support_for(locale)
         langs = {code: i18n.language_in(code, locale) for code in self.config.locales}
         return {
-            "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr", "t": t,
+            "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr",
             "site_name": self.config.name, "home_url": self.routes.home(locale),
             "search_url": self.routes.search(locale), "assets": self.assets,
             "support": None if support is None else {
                 "channels": support.channels, "hours": support.hours,
                 "timezone": _timezone(support.timezone, locale)},
             "js": {"locale": locale, "api": API_BASE, "index": self.routes.path(f"/{locale}/search-index.json"),
-                   "root": self.routes.prefix, "strings": {k: t[k] for k in i18n.JS_KEYS}, "langs": langs,
+                   "root": self.routes.prefix, "strings": {k: _(m) for k, m in BROWSER_STRINGS.items()}, "langs": langs,
                    "source": self.library.source_locale},
         }
 
@@ -186,19 +207,20 @@ class Site:
         source = self.library.source_locale
         data = self.chrome(source, self.config.name, self.locale_switch(source, self.routes.home))
         data["choices"] = [{"code": c, "name": locale_name(c), "url": self.routes.home(c),
-                            "prompt": i18n.strings(c)["choose_language"]} for c in self.config.locales]
+                            "prompt": i18n.translations(c).gettext(_CHOOSE)} for c in self.config.locales]
         data["alternates"] = self._home_alternates(self.routes.home)
         data["canonical"] = self.routes.absolute(self.routes.path("/"))
         return Page("/", "root.html", data)
 
     def not_found_page(self) -> Page:
         source = self.library.source_locale
-        t = i18n.strings(source)
-        data = self.chrome(source, t["not_found_title"], self.locale_switch(source, self.routes.home))
+        _ = i18n.translations(source).gettext
+        data = self.chrome(source, _("Page not found"), self.locale_switch(source, self.routes.home))
         data["robots"] = "noindex"
         return Page("/404.html", "not_found.html", data)
 
     def home_page(self, locale: str, categories: list[tuple[str, list[Entry]]]) -> Page:
+        _ = i18n.translations(locale).gettext
         data = self.chrome(locale, self.config.name, self.locale_switch(locale, self.routes.home))
         data["categories"] = [{"title": self.config.category_title(key, locale),
                                "url": self.routes.category(locale, key),
@@ -206,27 +228,28 @@ class Site:
                                "count": len(items)} for key, items in categories]
         data["canonical"] = self.routes.absolute(self.routes.home(locale))
         data["alternates"] = self._home_alternates(self.routes.home)
-        data["description"] = data["t"]["hero_lead"]
+        data["description"] = _("Search our articles or browse a topic below.")
         data["jsonld"] = seo.website_jsonld(self.config.name, data["canonical"], locale,
                                             self.routes.absolute(self.routes.search(locale)))
         return Page(f"/{locale}/", "home.html", data)
 
     def search_page(self, locale: str, categories: list[tuple[str, list[Entry]]]) -> Page:
-        t = i18n.strings(locale)
-        data = self.chrome(locale, t["search_title"], self.locale_switch(locale, self.routes.search))
+        _ = i18n.translations(locale).gettext
+        data = self.chrome(locale, _("Search results"), self.locale_switch(locale, self.routes.search))
         data["robots"] = "noindex"
         data["categories"] = [{"title": self.config.category_title(key, locale),
                                "url": self.routes.category(locale, key),
                                "articles": self.listings(locale, key)} for key, _items in categories]
-        data["breadcrumbs"] = [{"name": t["home"], "url": self.routes.home(locale)}]
+        data["breadcrumbs"] = [{"name": _("Home"), "url": self.routes.home(locale)}]
         return Page(f"/{locale}/search/", "search.html", data)
 
     def category_page(self, locale: str, key: str, items: list[Entry]) -> Page:
+        _ = i18n.translations(locale).gettext
         title = self.config.category_title(key, locale)
         switch = self.locale_switch(locale, lambda c: self.routes.category(c, key))
         data = self.chrome(locale, title, switch)
         data["category"] = {"title": title, "articles": self.listings(locale, key)}
-        data["breadcrumbs"] = [{"name": data["t"]["home"], "url": self.routes.home(locale)}]
+        data["breadcrumbs"] = [{"name": _("Home"), "url": self.routes.home(locale)}]
         data["canonical"] = self.routes.absolute(self.routes.category(locale, key))
         data["alternates"] = self._home_alternates(lambda c: self.routes.category(c, key))
         return Page(f"/{locale}/{key}/", "category.html", data)
@@ -253,25 +276,25 @@ class Site:
         """An article in a list: a short language badge stands for the 'only available in' label."""
         badge = None
         if entry.fallback:
-            text = i18n.strings(locale)["fallback_label"].format(language=i18n.language_in(entry.article.locale, locale))
+            text = _only_in(entry.article.locale, locale)
             badge = {"code": entry.article.locale.upper(), "text": text}
         return {"title": entry.article.title, "url": self.routes.article(locale, entry.category, entry.id),
                 "lang": entry.article.locale, "badge": badge, "labels": self._labels(entry, locale, fallback=False)}
 
     def _labels(self, entry: Entry, locale: str, fallback: bool = True) -> list[str]:
-        t = i18n.strings(locale)
+        _ = i18n.translations(locale).gettext
         labels = []
         if entry.fallback and fallback:
-            labels.append(t["fallback_label"].format(language=i18n.language_in(entry.article.locale, locale)))
+            labels.append(_only_in(entry.article.locale, locale))
         if entry.machine:
-            labels.append(t["machine_label"])
+            labels.append(_(BROWSER_STRINGS["machine_label"]))
         if entry.stale:
-            labels.append(t["stale_label"])
+            labels.append(_(BROWSER_STRINGS["stale_label"]))
         return labels
 
     def article_page(self, locale: str, entry: Entry) -> Page:
         article, aid, routes = entry.article, entry.id, self.routes
-        t = i18n.strings(locale)
+        _ = i18n.translations(locale).gettext
         group = self.library.group(aid)
         source = self.library.source(aid)
         own = not entry.fallback and article.locale == locale
@@ -292,12 +315,14 @@ class Site:
             "updated": _long_date(article.meta.updated, i18n.ui_locale(locale)),
             "updated_iso": article.meta.updated.isoformat(), "fallback": entry.fallback, "machine": entry.machine,
             "stale": entry.stale, "original": original,
-            "fallback_text": t["fallback_notice"].format(language=i18n.language_in(article.locale, locale)),
+            # Translators: {language} is the article's language, named in the page's language
+            "fallback_text": _("This article is not yet available in your language. You are reading the {language} "
+                               "version.").format(language=i18n.language_in(article.locale, locale)),
             "related": self._related(locale, entry.category, aid),
         }
         data["category"] = {"title": self.config.category_title(entry.category, locale),
                             "url": routes.category(locale, entry.category)}
-        data["breadcrumbs"] = [{"name": t["home"], "url": routes.home(locale)},
+        data["breadcrumbs"] = [{"name": _("Home"), "url": routes.home(locale)},
                                {"name": data["category"]["title"], "url": data["category"]["url"]}]
         data["description"] = lead[:160]
         if entry.machine:
@@ -315,6 +340,12 @@ class Site:
                                             sections)
         links = {target: self.linker.resolve(article, locale, target) for target in link_targets(article.body)}
         return Page(f"/{locale}/{entry.category}/{aid}/", "article.html", data, article=article, links=links)
+
+
+def _only_in(language: str, locale: str) -> str:
+    """'Only available in {language}', shown on `locale` pages."""
+    return i18n.translations(locale).gettext(BROWSER_STRINGS["fallback_label"]).format(
+        language=i18n.language_in(language, locale))
 
 
 def _lang(locale: str) -> str:
