@@ -85,10 +85,10 @@ def stats(
 
 
 # Commands of the other parts of kb register themselves on `app` here.
-from kb.analytics import cli as _analytics_cli  # noqa: E402
-from kb.search import cli as _search_cli  # noqa: E402
-from kb.site import cli as _site_cli  # noqa: E402
-from kb.translate import cli as _translate_cli  # noqa: E402
+from kb.cli import analytics as _analytics_cli  # noqa: E402
+from kb.cli import search as _search_cli  # noqa: E402
+from kb.cli import site as _site_cli  # noqa: E402
+from kb.cli import translate as _translate_cli  # noqa: E402
 
 _search_cli.register(app)
 _site_cli.register(app)
@@ -115,7 +115,3 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"kb: error: {exc}", err=True)
         return 1
     return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
