@@ -117,7 +117,7 @@ def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
         typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
     typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
     if watch:
-        from kb.site.watch import watch as start_watch
+        from kb.cli.watch import watch as start_watch
 
         start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
         typer.echo(f"kb: watching {content} for changes")
