@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-try:  # Typer 0.2x ships its own copy of Click; its exceptions are the ones raised
-    from typer._click import exceptions as click_exc
-except ImportError:  # pragma: no cover - older Typer on top of Click
-    from click import exceptions as click_exc  # type: ignore[no-redef]
-
+from kb.cli.options import DEFAULT_CONTENT, ContentArg, FormatOpt, check_format, click_exc
 from kb.errors import KbError
 
 app = typer.Typer(
@@ -25,19 +20,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
-DEFAULT_CONTENT = Path("content")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"kb: error: {message}", err=True)
-    raise typer.Exit(code)
-
 
 @app.command()
 def check(
-    content: Annotated[Path, typer.Argument(help="Help-center folder holding kb.toml.")] = DEFAULT_CONTENT,
-    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    content: ContentArg = DEFAULT_CONTENT,
+    fmt: FormatOpt = "text",
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
 ) -> None:
     """Lint the content: every problem with file, line and a fix hint. Exit 1 on errors."""
@@ -45,8 +32,7 @@ def check(
     from kb.content.check import summary
     from kb.content.library import Library
 
-    if fmt not in ("text", "json"):
-        raise click_exc.BadParameter("use 'text' or 'json'", param_hint="'--format'")
+    check_format(fmt)
     library = Library.load(content)
     problems = run_check(library)
     counts = summary(problems)
@@ -64,12 +50,13 @@ def check(
 
 @app.command()
 def stats(
-    content: Annotated[Path, typer.Argument(help="Help-center folder holding kb.toml.")] = DEFAULT_CONTENT,
-    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    content: ContentArg = DEFAULT_CONTENT,
+    fmt: FormatOpt = "text",
 ) -> None:
     """Summarize the help center: articles and translation coverage per locale."""
     from kb.content.library import Library
 
+    check_format(fmt)
     library = Library.load(content)
     coverage = library.coverage()
     if fmt == "json":

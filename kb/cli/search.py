@@ -8,14 +8,11 @@ from typing import Annotated
 
 import typer
 
-from kb.search.names import DEFAULT, NAMES
-
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Data folder for the index (default .kb).")]
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
-EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', '.join(NAMES)}.")]
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt, EmbedderOpt, bad_parameter
+from kb.search.names import DEFAULT
 
 
-def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
+def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           embedder: EmbedderOpt = DEFAULT,
           ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
@@ -44,7 +41,7 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
            k: Annotated[int, typer.Option(help="How many articles.")] = 5,
            category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-           data: DataOpt = Path(".kb")) -> None:
+           data: DataOpt = DEFAULT_DATA) -> None:
     """Search the help center as a shopper would."""
     from kb.search.engine import Engine
     from kb.translate.live import live_translator
@@ -83,9 +80,7 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     from kb.search.evaluate import evaluate, format_table
 
     if mode not in MODES:
-        from kb.cli import click_exc
-
-        raise click_exc.BadParameter(f"use one of {', '.join(MODES)}", param_hint="'--mode'")
+        raise bad_parameter("--mode", f"use one of {', '.join(MODES)}")
     safe = embedder.replace(":", "_").replace("/", "_")
     data_dir = data or Path(".kb") / "eval" / f"{dataset.resolve().name}-{safe}"
 
@@ -96,7 +91,7 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
-def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
+def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
           site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
