@@ -1,4 +1,4 @@
-"""CLI of the analytics part: `kb analytics prune`, `kb gaps`, `kb report`, `kb admin-key`."""
+"""`kb gaps`, `kb report` and `kb analytics prune`: what the query log and the feedback say."""
 
 from __future__ import annotations
 
@@ -139,21 +139,3 @@ def report(fmt: ReportFormatOpt = "text",
         typer.echo(to_csv(result), nl=False)
     else:
         typer.echo(format_text(result))
-
-
-def admin_key(data: DataOpt = DEFAULT_DATA,
-              file: Annotated[Path | None, typer.Option("--file", help="Where to store the hash (default <data>/admin_key).")] = None) -> None:
-    """Make a new admin API key: printed once; only its scrypt hash is stored."""
-    from kb.search.admin_auth import KEY_FILE, new_key, write_key_file
-
-    key = new_key()
-    path = write_key_file(file or data / KEY_FILE, key)
-    typer.echo(key)
-    typer.echo(f"kb: stored only the key's hash in {path}; keep the key above, it is not shown again", err=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(analytics_app)
-    app.command(name="gaps")(gaps)
-    app.command(name="report")(report)
-    app.command(name="admin-key")(admin_key)

@@ -1,4 +1,4 @@
-"""CLI command of the site part: kb build."""
+"""`kb build`: render the static help center."""
 
 from __future__ import annotations
 
@@ -29,7 +29,3 @@ def build(content: ContentOpt = DEFAULT_CONTENT, out: OutOpt = Path("site"), bas
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report.summary())
-
-
-def register(app: typer.Typer) -> None:
-    app.command(name="build")(build)

@@ -1,4 +1,4 @@
-"""CLI of the translate part: `kb translate --missing/--stale`, `kb translate models …`, `kb review …`."""
+"""`kb translate --missing/--stale`, `kb translate models …` and `kb review …`: machine drafts and their review."""
 
 from __future__ import annotations
 
@@ -261,8 +261,3 @@ def _one_locale(raw: str) -> str:
         return normalize_locale(raw)
     except UnknownLocale as exc:
         raise KbError(str(exc)) from exc
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(translate_app, name="translate")
-    app.add_typer(review_app, name="review")
