@@ -14,9 +14,12 @@ from kb.search.names import DEFAULT
 
 def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           embedder: EmbedderOpt = DEFAULT,
-          ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
+          ann_threshold: Annotated[int | None, typer.Option(min=1, help=(
+              "Passages above which an approximate (IVF) index replaces exact search "
+              "(default: the index's own threshold)."))] = None) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     from kb.search.embedders import get_embedder
+    from kb.search.index import ANN_THRESHOLD  # read here, not in the signature: the import loads faiss
     from kb.search.update import update_index
 
     model = get_embedder(embedder)
@@ -25,7 +28,8 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
         typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
 
     # only files changed since the last run are read when few changed; else all (parsed once)
-    update = update_index(content, data, model, progress=progress, ann_threshold=ann_threshold)
+    update = update_index(content, data, model, progress=progress,
+                          ann_threshold=ANN_THRESHOLD if ann_threshold is None else ann_threshold)
     for problem in update.problems:
         typer.echo(f"skipped: {problem}", err=True)
     report = update.report
