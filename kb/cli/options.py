@@ -20,6 +20,7 @@ from kb.search.names import NAMES
 
 DEFAULT_CONTENT = Path("content")
 DEFAULT_DATA = Path(".kb")
+DEFAULT_SITE = Path("site")  # where `kb build` writes and `kb serve` serves from
 _CONTENT_HELP = "Help-center folder holding kb.toml."
 
 ContentOpt = Annotated[Path, typer.Option("--content", "-c", help=_CONTENT_HELP)]

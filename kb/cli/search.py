@@ -84,7 +84,7 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     if mode not in MODES:
         raise bad_parameter("--mode", f"use one of {', '.join(MODES)}")
     safe = embedder.replace(":", "_").replace("/", "_")
-    data_dir = data or Path(".kb") / "eval" / f"{dataset.resolve().name}-{safe}"
+    data_dir = data or DEFAULT_DATA / "eval" / f"{dataset.resolve().name}-{safe}"
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"{done}/{total} queries", err=True)

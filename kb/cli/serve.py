@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, DEFAULT_SITE, ContentOpt, DataOpt
 
 
 def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
-          site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
+          site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = DEFAULT_SITE,
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
           access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kb.cli.options import DEFAULT_CONTENT, ContentOpt
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_SITE, ContentOpt
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the site into.")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Public URL of the site (default: base_url in kb.toml).")]
@@ -16,7 +16,7 @@ JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", "-j", min=1, help="Processes to render with (default: every CPU for large sites; 1: no workers).")]
 
 
-def build(content: ContentOpt = DEFAULT_CONTENT, out: OutOpt = Path("site"), base_url: BaseUrlOpt = None,
+def build(content: ContentOpt = DEFAULT_CONTENT, out: OutOpt = DEFAULT_SITE, base_url: BaseUrlOpt = None,
           force: ForceOpt = False, jobs: JobsOpt = None) -> None:
     """Render the static help center: every locale, every article, search index, sitemaps."""
     from kb.content.library import Library
