@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from kb.analytics.cli import register
 from kb.analytics.cluster import average_linkage
 from kb.analytics.gaps import GapsReport, find_gaps, format_text, is_gap
 from kb.analytics.store import Store, open_store
+from kb.cli import app
 from kb.search.engine import Engine
 
 pytestmark = pytest.mark.slow  # the index fixtures load the real embedders
@@ -157,8 +156,6 @@ def test_gaps_command(small_index: tuple[Path, Path], tmp_path: Path) -> None:
     store = open_store(data)
     _log(store, ROWS)
     store.close()
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     out = runner.invoke(app, ["gaps", "--data", str(data), "--format", "json", "--since", "1h"])
     assert out.exit_code == 0, out.output

@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from kb.analytics.cli import register
 from kb.analytics.report import FIELDS, build_report, format_text, to_csv
 from kb.analytics.store import Store, open_store
+from kb.cli import app
 from kb.content.library import Library
 
 pytestmark = pytest.mark.slow  # the index fixtures load the real embedders
@@ -73,8 +72,6 @@ def test_report_counts_helpfulness_impressions_and_coverage(logged: tuple[Path, 
 
 def test_report_formats_from_the_command_line(logged: tuple[Path, Path]) -> None:
     content, data = logged
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     args = ["report", "--content", str(content), "--data", str(data)]
     out = runner.invoke(app, [*args, "--format", "json"])
@@ -99,7 +96,7 @@ def test_report_formats_from_the_command_line(logged: tuple[Path, Path]) -> None
 
 def test_report_without_a_log(small_index: tuple[Path, Path], tmp_path: Path) -> None:
     content, _ = small_index
-    out = CliRunner().invoke(_app(), ["report", "--content", str(content), "--data", str(tmp_path)])
+    out = CliRunner().invoke(app, ["report", "--content", str(content), "--data", str(tmp_path)])
     assert out.exit_code == 0 and "0 searches, 0 feedback" in out.stdout
     assert not (tmp_path / "kb.sqlite").exists()  # reading a report creates no database
 
@@ -108,9 +105,3 @@ def test_csv_of_an_empty_report(small_index: tuple[Path, Path]) -> None:
     report = build_report(Library.load(small_index[0]), [], [])
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert len(rows) == 4 * 4 and all(r["impressions"] == "0" and r["helpful_ratio"] == "" for r in rows)
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app

@@ -178,3 +178,14 @@ def test_kb_index_says_what_it_read_and_what_it_wrote(tmp_path: Path, capsys: py
     second = capsys.readouterr().out
     assert "read 1 changed or related files" in second and "1 embedded" in second
     assert f"a delta over {first.split('generation ')[1].strip()}" in second
+
+
+def test_kb_index_takes_the_index_threshold_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kb.cli import main
+
+    content = write_help_center(tmp_path / "content")
+    args = ["index", "--content", str(content), "--embedder", EMB]
+    assert main([*args, "--data", str(tmp_path / "default")]) == 0
+    assert "; index flat, generation" in capsys.readouterr().out  # a few passages: far below ANN_THRESHOLD
+    assert main([*args, "--data", str(tmp_path / "low"), "--ann-threshold", "5"]) == 0
+    assert "; index ivf" in capsys.readouterr().out

@@ -164,12 +164,8 @@ def test_key_hash_round_trip_and_constant_time_compare() -> None:
 
 
 def test_admin_key_command_stores_only_the_hash(tmp_path: Path) -> None:
-    import typer
+    from kb.cli import app
 
-    from kb.analytics.cli import register
-
-    app = typer.Typer()
-    register(app)
     result = CliRunner().invoke(app, ["admin-key", "--data", str(tmp_path)])
     assert result.exit_code == 0, result.output
     key = result.stdout.strip().splitlines()[0]
@@ -240,12 +236,8 @@ def _fill(store: Store) -> None:
 
 
 def test_prune_command(tmp_path: Path) -> None:
-    import typer
+    from kb.cli import app
 
-    from kb.analytics.cli import register
-
-    app = typer.Typer()
-    register(app)
     store = open_store(tmp_path)
     _fill(store)
     _age(store, 100)

@@ -23,7 +23,6 @@ from kb.content.article import content_hash
 from kb.content.frontmatter import parse
 from kb.content.library import Library
 from kb.translate import ArgosTranslator, install_from_file
-from kb.translate import cli as translate_cli
 from kb.translate.drafts import draft_missing, refresh_stale
 from kb.translate.live import ArticleTranslator, live_translator
 from kb.translate.review import load_demand
@@ -37,9 +36,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "argos"
 EN_DE, EN_PL, DE_EN = (FIXTURES / f"{name}.argosmodel" for name in ("en_de", "en_pl", "de_en"))
 TODAY = dt.date.today().isoformat()
 NO_NETWORK = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-
-if not any(group.name == "translate" for group in cli.app.registered_groups):  # until kb/cli.py registers it
-    translate_cli.register(cli.app)
 
 KB_TOML = """\
 name = "Fixture Shop Help"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from helpers import write_help_center
 
+from kb.cli.watch import rebuild, watch
 from kb.search.index import current_generation
-from kb.site.watch import rebuild, watch
 
 
 def test_watch_rebuilds_index_and_site_after_an_edit(tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 """`kb serve --watch`: rebuild the index and the site when the content changes.
 
+It lives in kb/cli because it drives two layers at once (kb.search's index update and
+kb.site's build); neither of them imports the other.
+
 Polls the stat of the content folder's files (kb/content/changes.py: no extra dependency, works
 on every file system);
 both builds are incremental, so an edit costs one article's embeddings and pages. The

@@ -1,4 +1,4 @@
-"""CLI commands of the search part: index, search, eval, serve."""
+"""`kb index`, `kb search` and `kb eval`: build the search index, query it, measure it."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from typing import Annotated
 
 import typer
 
-from kb.search.names import DEFAULT, NAMES
-
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Data folder for the index (default .kb).")]
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
-EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', '.join(NAMES)}.")]
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt, EmbedderOpt, bad_parameter
+from kb.search.names import DEFAULT
 
 
-def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
+def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           embedder: EmbedderOpt = DEFAULT,
-          ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
+          ann_threshold: Annotated[int | None, typer.Option(min=1, help=(
+              "Passages above which an approximate (IVF) index replaces exact search "
+              "(default: the index's own threshold)."))] = None) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     from kb.search.embedders import get_embedder
+    from kb.search.index import ANN_THRESHOLD  # read here, not in the signature: the import loads faiss
     from kb.search.update import update_index
 
     model = get_embedder(embedder)
@@ -28,7 +28,8 @@ def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
         typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
 
     # only files changed since the last run are read when few changed; else all (parsed once)
-    update = update_index(content, data, model, progress=progress, ann_threshold=ann_threshold)
+    update = update_index(content, data, model, progress=progress,
+                          ann_threshold=ANN_THRESHOLD if ann_threshold is None else ann_threshold)
     for problem in update.problems:
         typer.echo(f"skipped: {problem}", err=True)
     report = update.report
@@ -44,7 +45,7 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
            k: Annotated[int, typer.Option(help="How many articles.")] = 5,
            category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-           data: DataOpt = Path(".kb")) -> None:
+           data: DataOpt = DEFAULT_DATA) -> None:
     """Search the help center as a shopper would."""
     from kb.search.engine import Engine
     from kb.translate.live import live_translator
@@ -70,8 +71,6 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
                    + f" ({result.support['hours']})")
 
 
-
-
 def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl and queries.jsonl.")],
           embedder: EmbedderOpt = DEFAULT,
           mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
@@ -83,49 +82,12 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     from kb.search.evaluate import evaluate, format_table
 
     if mode not in MODES:
-        from kb.cli import click_exc
-
-        raise click_exc.BadParameter(f"use one of {', '.join(MODES)}", param_hint="'--mode'")
+        raise bad_parameter("--mode", f"use one of {', '.join(MODES)}")
     safe = embedder.replace(":", "_").replace("/", "_")
-    data_dir = data or Path(".kb") / "eval" / f"{dataset.resolve().name}-{safe}"
+    data_dir = data or DEFAULT_DATA / "eval" / f"{dataset.resolve().name}-{safe}"
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"{done}/{total} queries", err=True)
 
     report = evaluate(dataset, data_dir, embedder, mode=mode, limit=limit, progress=None if as_json else progress)
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
-
-
-def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
-          site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = Path("site"),
-          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,
-          watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False) -> None:
-    """Serve the search API (OpenAPI at /docs) and the static site on one port."""
-    import uvicorn
-
-    from kb.search.api import create_app
-
-    app = create_app(data, site if site.is_dir() else None, content_dir=content)
-    shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
-    typer.echo(f"kb: API at {base}/v1/ (docs at {base}/docs, health at {base}/healthz)")
-    if site.is_dir():
-        typer.echo(f"kb: help center at {base}/ (from {site})")
-    else:
-        typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
-    typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
-    if watch:
-        from kb.site.watch import watch as start_watch
-
-        start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
-        typer.echo(f"kb: watching {content} for changes")
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
-
-
-def register(app: typer.Typer) -> None:
-    app.command(name="index")(index)
-    app.command(name="search")(search)
-    app.command(name="eval")(eval_)
-    app.command(name="serve")(serve)

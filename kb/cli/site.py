@@ -1,4 +1,4 @@
-"""CLI command of the site part: kb build."""
+"""`kb build`: render the static help center."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_SITE, ContentOpt
+
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the site into.")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Public URL of the site (default: base_url in kb.toml).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Render every page, even unchanged ones.")]
@@ -15,7 +16,7 @@ JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", "-j", min=1, help="Processes to render with (default: every CPU for large sites; 1: no workers).")]
 
 
-def build(content: ContentOpt = Path("content"), out: OutOpt = Path("site"), base_url: BaseUrlOpt = None,
+def build(content: ContentOpt = DEFAULT_CONTENT, out: OutOpt = DEFAULT_SITE, base_url: BaseUrlOpt = None,
           force: ForceOpt = False, jobs: JobsOpt = None) -> None:
     """Render the static help center: every locale, every article, search index, sitemaps."""
     from kb.content.library import Library
@@ -28,7 +29,3 @@ def build(content: ContentOpt = Path("content"), out: OutOpt = Path("site"), bas
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report.summary())
-
-
-def register(app: typer.Typer) -> None:
-    app.command(name="build")(build)

@@ -1,4 +1,4 @@
-"""CLI of the analytics part: `kb analytics prune`, `kb gaps`, `kb report`, `kb admin-key`."""
+"""`kb gaps`, `kb report` and `kb analytics prune`: what the query log and the feedback say."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kb.cli.options import (
+    DEFAULT_CONTENT,
+    DEFAULT_DATA,
+    ClusterEmbedderOpt,
+    ContentOpt,
+    DataOpt,
+    FormatOpt,
+    ReportFormatOpt,
+    bad_parameter,
+    check_format,
+)
+
 if TYPE_CHECKING:
     from kb.analytics.store import Store
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="kb's data folder (index, kb.sqlite).")]
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
-
 analytics_app = typer.Typer(name="analytics", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                             help="The query log and feedback: retention.")
-
-
-def _bad(param: str, message: str) -> Exception:
-    from kb.cli import click_exc
-
-    return click_exc.BadParameter(message, param_hint=f"'{param}'")
 
 
 def _duration(text: str, param: str) -> tuple[dt.timedelta, str]:
@@ -30,12 +33,7 @@ def _duration(text: str, param: str) -> tuple[dt.timedelta, str]:
     try:
         return parse_duration(text), text
     except ValueError as exc:
-        raise _bad(param, str(exc)) from None
-
-
-def _format(fmt: str, allowed: tuple[str, ...]) -> None:
-    if fmt not in allowed:
-        raise _bad("--format", f"use one of {', '.join(allowed)}")
+        raise bad_parameter(param, str(exc)) from None
 
 
 def _log(data: Path) -> Store | None:
@@ -51,7 +49,7 @@ def _log(data: Path) -> Store | None:
 
 @analytics_app.command("prune")
 def prune(older_than: Annotated[str | None, typer.Option("--older-than", help="Delete rows older than this: 12h, 90d, 4w (default: KB_RETENTION_DAYS, 90d).")] = None,
-          data: DataOpt = Path(".kb")) -> None:
+          data: DataOpt = DEFAULT_DATA) -> None:
     """Delete logged queries and feedback older than the retention period."""
     from kb.analytics.retention import RETENTION_ENV, retention_days
 
@@ -77,22 +75,22 @@ def prune(older_than: Annotated[str | None, typer.Option("--older-than", help="D
 
 def gaps(locale: Annotated[str | None, typer.Option("--locale", "-l", help="Only queries in this locale.")] = None,
          since: Annotated[str, typer.Option("--since", help="Window: 12h, 30d, 4w.")] = "30d",
-         fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+         fmt: FormatOpt = "text",
          limit: Annotated[int, typer.Option(min=1, help="How many clusters (largest first).")] = 20,
-         embedder: Annotated[str | None, typer.Option("--embedder", "-e", help="Embedder for clustering (default use-multilingual).")] = None,
-         data: DataOpt = Path(".kb")) -> None:
+         embedder: ClusterEmbedderOpt = None,
+         data: DataOpt = DEFAULT_DATA) -> None:
     """What shoppers asked and did not find, clustered by meaning across languages."""
     from kb.analytics.gaps import find_gaps, format_text, gaps_from_store
     from kb.content.locales import UnknownLocale, normalize_locale
     from kb.errors import KbError
     from kb.search.embedders import get_embedder
 
-    _format(fmt, ("text", "json"))
+    check_format(fmt)
     window, shown = _duration(since, "--since")
     try:
         code = normalize_locale(locale) if locale is not None else None
     except UnknownLocale as exc:
-        raise _bad("--locale", str(exc)) from None
+        raise bad_parameter("--locale", str(exc)) from None
     engine = None
     try:
         from kb.search.engine import Engine
@@ -114,14 +112,14 @@ def gaps(locale: Annotated[str | None, typer.Option("--locale", "-l", help="Only
     typer.echo(report.model_dump_json(indent=2) if fmt == "json" else format_text(report))
 
 
-def report(fmt: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
+def report(fmt: ReportFormatOpt = "text",
            since: Annotated[str | None, typer.Option("--since", help="Only the last 12h, 30d, 4w … (default: the whole log).")] = None,
-           content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
+           content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """Per article and locale: helpfulness, search impressions and coverage."""
     from kb.analytics.report import build_report, format_text, to_csv
     from kb.content.library import Library
 
-    _format(fmt, ("text", "json", "csv"))
+    check_format(fmt, ("text", "json", "csv"))
     start = None
     if since is not None:
         window, _ = _duration(since, "--since")
@@ -141,21 +139,3 @@ def report(fmt: Annotated[str, typer.Option("--format", help="text, json or csv"
         typer.echo(to_csv(result), nl=False)
     else:
         typer.echo(format_text(result))
-
-
-def admin_key(data: DataOpt = Path(".kb"),
-              file: Annotated[Path | None, typer.Option("--file", help="Where to store the hash (default <data>/admin_key).")] = None) -> None:
-    """Make a new admin API key: printed once; only its scrypt hash is stored."""
-    from kb.search.admin_auth import KEY_FILE, new_key, write_key_file
-
-    key = new_key()
-    path = write_key_file(file or data / KEY_FILE, key)
-    typer.echo(key)
-    typer.echo(f"kb: stored only the key's hash in {path}; keep the key above, it is not shown again", err=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(analytics_app)
-    app.command(name="gaps")(gaps)
-    app.command(name="report")(report)
-    app.command(name="admin-key")(admin_key)

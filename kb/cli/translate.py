@@ -1,4 +1,4 @@
-"""CLI of the translate part: `kb translate --missing/--stale`, `kb translate models …`, `kb review …`."""
+"""`kb translate --missing/--stale`, `kb translate models …` and `kb review …`: machine drafts and their review."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt, FormatOpt, check_format, click_exc
 from kb.errors import KbError
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
     from kb.translate.argos import ArgosTranslator
     from kb.translate.drafts import DraftReport
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="kb's data folder (models, translation memory, source copies).")]
-ContentOpt = Annotated[Path, typer.Option("--content", "-c", help="Help-center folder holding kb.toml.")]
 LocalesOpt = Annotated[list[str] | None, typer.Option("--locale", "-l", metavar="LOCALE", help="Only this locale (repeat, or de,pl).")]
 LocaleOpt = Annotated[str, typer.Option("--locale", "-l", help="The translation's locale.")]
 
@@ -67,7 +66,7 @@ class _Progress:
 def translate(ctx: typer.Context,
               missing: Annotated[bool, typer.Option("--missing", help="Write machine drafts of articles missing in a locale.")] = False,
               stale: Annotated[bool, typer.Option("--stale", help="Translate stale machine drafts again; report stale human ones.")] = False,
-              locale: LocalesOpt = None, content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
+              locale: LocalesOpt = None, content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """Draft missing translations (--missing) or refresh stale machine drafts (--stale).
 
     Drafts are flagged review: machine; articles reviewed by a person are never overwritten.
@@ -75,8 +74,6 @@ def translate(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         return
     if not (missing or stale):
-        from kb.cli import click_exc
-
         raise click_exc.UsageError("say what to translate: --missing, --stale, or 'models list|install'", ctx=ctx)
     from kb.content.library import Library
     from kb.translate.argos import ArgosTranslator
@@ -163,7 +160,7 @@ def _print_report(report: DraftReport, done_word: str, library: Library) -> bool
 
 # -- kb translate models ------------------------------------------------------------------------------
 @models_app.command("list")
-def models_list(data: DataOpt = Path(".kb")) -> None:
+def models_list(data: DataOpt = DEFAULT_DATA) -> None:
     """The installed translation models (language pairs)."""
     from kb.translate.argos import ArgosTranslator
 
@@ -184,9 +181,8 @@ def models_list(data: DataOpt = Path(".kb")) -> None:
 def models_install(src: Annotated[str | None, typer.Argument(help="Source language code, e.g. en.")] = None,
                    dst: Annotated[str | None, typer.Argument(help="Target language code, e.g. de.")] = None,
                    file: Annotated[Path | None, typer.Option("--file", "-f", help="Install this .argosmodel file (offline).")] = None,
-                   data: DataOpt = Path(".kb")) -> None:
+                   data: DataOpt = DEFAULT_DATA) -> None:
     """Install a model: SRC DST from the Argos package index (online), or --file PATH.argosmodel."""
-    from kb.cli import click_exc
     from kb.translate.models import install_from_file, install_from_index
 
     if file is not None and (src or dst):
@@ -206,16 +202,14 @@ translate_app.add_typer(models_app, name="models")
 
 # -- kb review ------------------------------------------------------------------------------------
 @review_app.command("list")
-def review_list(locale: LocalesOpt = None, fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
-                content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
+def review_list(locale: LocalesOpt = None, fmt: FormatOpt = "text",
+                content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """Machine drafts and stale translations, most wanted by shoppers first."""
-    from kb.cli import click_exc
     from kb.content.library import Library
     from kb.translate.review import load_demand, remember_sources, review_queue
     from kb.translate.sources import SourceStore
 
-    if fmt not in ("text", "json"):
-        raise click_exc.BadParameter("use 'text' or 'json'", param_hint="'--format'")
+    check_format(fmt)
     library = Library.load(content)
     remember_sources(library, SourceStore(data))
     queue = review_queue(library, _split(locale), load_demand(data))
@@ -234,7 +228,7 @@ def review_list(locale: LocalesOpt = None, fmt: Annotated[str, typer.Option("--f
 
 @review_app.command("diff")
 def review_diff(article_id: Annotated[str, typer.Argument(metavar="ID", help="Article id.")], locale: LocaleOpt,
-                content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
+                content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """What changed in the source since the translation was made."""
     from kb.content.library import Library
     from kb.translate.review import source_diff
@@ -247,7 +241,7 @@ def review_diff(article_id: Annotated[str, typer.Argument(metavar="ID", help="Ar
 @review_app.command("approve")
 def review_approve(article_id: Annotated[str, typer.Argument(metavar="ID", help="Article id.")], locale: LocaleOpt,
                    by: Annotated[str | None, typer.Option("--by", help="Who approves (default: KB_REVIEWER, git user.name, login).")] = None,
-                   content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
+                   content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """Mark a translation as checked: review reviewed, reviewed_by, reviewed_on, fresh source_hash."""
     from kb.content.library import Library
     from kb.translate.review import approve, default_reviewer
@@ -267,8 +261,3 @@ def _one_locale(raw: str) -> str:
         return normalize_locale(raw)
     except UnknownLocale as exc:
         raise KbError(str(exc)) from exc
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(translate_app, name="translate")
-    app.add_typer(review_app, name="review")

@@ -1,0 +1,38 @@
+"""`kb serve`: the HTTP API and the built site on one port, optionally rebuilt on edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, DEFAULT_SITE, ContentOpt, DataOpt
+
+
+def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
+          site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = DEFAULT_SITE,
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,
+          watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False) -> None:
+    """Serve the search API (OpenAPI at /docs) and the static site on one port."""
+    import uvicorn
+
+    from kb.search.api import create_app
+
+    app = create_app(data, site if site.is_dir() else None, content_dir=content)
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    typer.echo(f"kb: API at {base}/v1/ (docs at {base}/docs, health at {base}/healthz)")
+    if site.is_dir():
+        typer.echo(f"kb: help center at {base}/ (from {site})")
+    else:
+        typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
+    typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
+    if watch:
+        from kb.cli.watch import watch as start_watch
+
+        start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
+        typer.echo(f"kb: watching {content} for changes")
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
