@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import kb.search.index as index_mod
+import kb.search.index.build as index_mod
 import kb.search.update as update_mod
 from benchmarks import synth
 from benchmarks.common import (
@@ -39,10 +39,9 @@ from benchmarks.common import (
     rss_tree,
 )
 from kb.content.library import Library
-from kb.search import delta
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import DEFAULT, get_embedder
-from kb.search.index import build_index, current_generation
+from kb.search.index import build_index, current_generation, delta
 from kb.search.passages import passages
 from kb.search.update import update_index
 

@@ -264,7 +264,7 @@ def test_load_generator_refuses_other_hosts() -> None:
 
 
 def test_phase_timer_times_and_restores() -> None:
-    import kb.search.index as index_mod
+    import kb.search.index.build as index_mod
     from kb.search.lexical import Lexical
 
     original_fn, original_cm = index_mod._fsync_dir, Lexical.__dict__["build"]

@@ -223,7 +223,7 @@ def test_unchanged_locales_share_their_bm25_files_with_the_previous_generation(t
 
 def test_a_build_failing_after_linking_leaves_the_old_generation_whole(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.search.index as index_mod
+    import kb.search.index.build as index_mod
 
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
@@ -330,7 +330,7 @@ def test_faiss_index_added_a_block_at_a_time_is_the_same_index(tmp_path: Path, a
     the very index that one block of everything gives."""
     import faiss
 
-    import kb.search.index as index_mod
+    import kb.search.index.build as index_mod
 
     content = write_help_center(tmp_path / "content")
     emb = get_embedder("use-multilingual")
@@ -351,7 +351,7 @@ def test_old_generations_go_while_the_next_one_is_built(tmp_path: Path, settled:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    import kb.search.index as index_mod
+    import kb.search.index.build as index_mod
 
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"

@@ -11,9 +11,9 @@ from helpers import write_help_center
 
 from kb.content import parsecache
 from kb.content.library import Library, markdown_files
-from kb.search import delta, files
+from kb.search import files
 from kb.search.embedders import get_embedder
-from kb.search.index import build_index, current_generation, load_index
+from kb.search.index import build_index, current_generation, delta, load_index
 from kb.search.update import update_index
 
 EMB = "use-multilingual"

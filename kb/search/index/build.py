@@ -36,9 +36,10 @@ import numpy as np
 from kb.content.article import Article
 from kb.content.library import Library
 from kb.errors import KbError
-from kb.search import delta, files
+from kb.search import files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
+from kb.search.index import delta
 from kb.search.lexical import (
     Lexical,
     Tokens,

@@ -34,7 +34,7 @@ from kb.search import files
 from kb.search.lexical import build_model, join_tokens, load_stats, save_model
 
 if TYPE_CHECKING:
-    from kb.search.index import _Part
+    from kb.search.index.build import _Part
 
 SPANS = "spans.marshal"  # a full generation's manifest["articles"], quicker to read than its JSON
 HEAD = "head.json"  # a full generation's manifest without its articles (a delta's is its manifest)
@@ -82,7 +82,7 @@ def write(directory: Path, prev: dict[str, Any], parts: list[_Part], dim: int, r
     `considered` (None: all); `records_changed` are the indexes of parts kept from the base whose
     record differs from the base's. Returns the manifest entries of the articles that differ from
     the base, the base's articles no longer live, and the count of dead base rows."""
-    from kb.search.index import _serialize_passages, _serialize_record
+    from kb.search.index.build import _serialize_passages, _serialize_record
 
     base = len(prev["vectors"])
     sub = directory / "delta"
@@ -132,7 +132,7 @@ def write(directory: Path, prev: dict[str, Any], parts: list[_Part], dim: int, r
 
 
 def _entry(part: _Part, start: int) -> dict[str, Any]:
-    from kb.search.index import _record_key
+    from kb.search.index.build import _record_key
 
     return {"hash": part.rec.hash, "phash": part.phash, "pkey": part.pkey, "start": start,
             "end": start + part.count, "rkey": _record_key(part)}
