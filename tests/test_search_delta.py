@@ -1,4 +1,4 @@
-"""Delta generations: a small edit to a large index writes only what changed (kb/search/delta.py).
+"""Delta generations: a small edit to a large index writes only what changed (kb/search/index/delta.py).
 
 The test help center is small, so these tests lower the size from which builds write deltas
 (`delta_min=1`) and raise the share of its passages a delta may change (one article is a tenth).
