@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import kb.search.index as index_mod
+import kb.search.index.build as build_mod
+import kb.search.index.layout as layout_mod
 import kb.search.update as update_mod
 from benchmarks import synth
 from benchmarks.common import (
@@ -39,10 +40,9 @@ from benchmarks.common import (
     rss_tree,
 )
 from kb.content.library import Library
-from kb.search import delta
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import DEFAULT, get_embedder
-from kb.search.index import build_index, current_generation
+from kb.search.index import build_index, current_generation, delta
 from kb.search.passages import passages
 from kb.search.update import update_index
 
@@ -52,17 +52,17 @@ QUICK_BUDGET_S = 90
 
 def phase_timer() -> PhaseTimer:
     return PhaseTimer({
-        "read previous index": (index_mod, "_previous"),
-        "split passages": (index_mod, "passages"),
+        "read previous index": (build_mod, "read_previous"),
+        "split passages": (build_mod, "passages"),
         "embedding cache read": (EmbeddingCache, "get_many"),
         "embedding cache write": (EmbeddingCache, "put_many"),
-        "assemble vectors": (index_mod, "_assemble_vectors"),
-        "FAISS build": (index_mod, "_faiss_index"),
-        "BM25 build and save": (index_mod, "_build_lexical"),
-        "write passages.jsonl": (index_mod, "_write_passages"),
-        "write articles.jsonl": (index_mod, "_write_articles"),
-        "fsync": (index_mod, "_fsync_dir"),
-        "old generations (deleted in the background)": (index_mod, "_collect_garbage"),
+        "assemble vectors": (build_mod, "assemble_vectors"),
+        "FAISS build": (build_mod, "faiss_index"),
+        "BM25 build and save": (build_mod, "write_lexical"),
+        "write passages.jsonl": (build_mod, "write_passages"),
+        "write articles.jsonl": (build_mod, "write_articles"),
+        "fsync": (layout_mod, "fsync_dir"),
+        "old generations (deleted in the background)": (layout_mod, "collect_garbage"),
     })
 
 
@@ -146,11 +146,11 @@ def update_phases() -> PhaseTimer:
     return PhaseTimer({
         "scan files, read the changed ones and their groups": (update_mod, "_quick_library"),
         "load the whole help center": (Library, "load"),
-        "read the live index (manifest, spans)": (index_mod, "_previous"),
-        "embedding": (index_mod, "_embed"),
+        "read the live index (manifest, spans)": (build_mod, "read_previous"),
+        "embedding": (build_mod, "embed"),
         "write the delta": (delta, "write"),
         "link the base's files": (delta, "link_base"),
-        "flush and swap in": (index_mod, "_swap_in"),
+        "flush and swap in": (build_mod, "swap_in"),
     })
 
 

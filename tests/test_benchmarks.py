@@ -264,15 +264,15 @@ def test_load_generator_refuses_other_hosts() -> None:
 
 
 def test_phase_timer_times_and_restores() -> None:
-    import kb.search.index as index_mod
+    from kb.search.index import layout
     from kb.search.lexical import Lexical
 
-    original_fn, original_cm = index_mod._fsync_dir, Lexical.__dict__["build"]
-    timer = PhaseTimer({"fsync": (index_mod, "_fsync_dir"), "bm25": (Lexical, "build")})
+    original_fn, original_cm = layout.fsync_dir, Lexical.__dict__["build"]
+    timer = PhaseTimer({"fsync": (layout, "fsync_dir"), "bm25": (Lexical, "build")})
     with timer.active():
-        assert index_mod._fsync_dir is not original_fn
+        assert layout.fsync_dir is not original_fn
         Lexical.build(["cancel my order", "track a parcel"], ["en", "en"])
-    assert index_mod._fsync_dir is original_fn and Lexical.__dict__["build"] is original_cm
+    assert layout.fsync_dir is original_fn and Lexical.__dict__["build"] is original_cm
     assert timer.seconds["bm25"] > 0 and timer.seconds["fsync"] == 0
 
 

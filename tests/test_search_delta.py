@@ -1,4 +1,4 @@
-"""Delta generations: a small edit to a large index writes only what changed (kb/search/delta.py).
+"""Delta generations: a small edit to a large index writes only what changed (kb/search/index/delta.py).
 
 The test help center is small, so these tests lower the size from which builds write deltas
 (`delta_min=1`) and raise the share of its passages a delta may change (one article is a tenth).
@@ -16,10 +16,9 @@ from helpers import write_help_center
 
 from kb.content.library import Library
 from kb.errors import KbError
-from kb.search import delta
 from kb.search.embedders import get_embedder
 from kb.search.engine import Engine
-from kb.search.index import ANN_THRESHOLD, build_index, current_generation, load_index
+from kb.search.index import ANN_THRESHOLD, build_index, current_generation, delta, load_index
 from kb.search.lexical import Stats, build_model, join_tokens
 
 BLIK = Path("en") / "payments" / "pay-with-blik.md"

@@ -223,7 +223,7 @@ def test_unchanged_locales_share_their_bm25_files_with_the_previous_generation(t
 
 def test_a_build_failing_after_linking_leaves_the_old_generation_whole(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.search.index as index_mod
+    from kb.search.index import writers
 
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
@@ -237,7 +237,7 @@ def test_a_build_failing_after_linking_leaves_the_old_generation_whole(tmp_path:
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(index_mod, "save_model", broken)
+    monkeypatch.setattr(writers, "save_model", broken)
     with pytest.raises(OSError, match="disk full"):
         build_index(Library.load(content), data, emb)
     assert current_generation(data) == before and _gen_files(data) == files
@@ -330,12 +330,12 @@ def test_faiss_index_added_a_block_at_a_time_is_the_same_index(tmp_path: Path, a
     the very index that one block of everything gives."""
     import faiss
 
-    import kb.search.index as index_mod
+    from kb.search.index import dense
 
     content = write_help_center(tmp_path / "content")
     emb = get_embedder("use-multilingual")
     build_index(Library.load(content), tmp_path / "one", emb, ann_threshold=ann_threshold)
-    monkeypatch.setattr(index_mod, "ADD_BLOCK", 7)
+    monkeypatch.setattr(dense, "ADD_BLOCK", 7)
     build_index(Library.load(content), tmp_path / "blocks", emb, ann_threshold=ann_threshold)
     one, blocks = current_generation(tmp_path / "one"), current_generation(tmp_path / "blocks")
     assert one is not None and blocks is not None
@@ -351,25 +351,25 @@ def test_old_generations_go_while_the_next_one_is_built(tmp_path: Path, settled:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    import kb.search.index as index_mod
+    from kb.search.index import build, layout
 
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
     emb = get_embedder("use-multilingual")
     path = content / "en" / "payments" / "pay-with-blik.md"
     made, left_during_build = [], []
-    real_records = index_mod._records
+    real_records = build.article_records
 
     def records(library: Library) -> list:
         time.sleep(0.3)  # the collector runs meanwhile
         left_during_build.append(sorted(p.name for p in (data / "index").glob("gen-*")))
         return real_records(library)
 
-    monkeypatch.setattr(index_mod, "_records", records)
+    monkeypatch.setattr(build, "article_records", records)
     for n in range(4):
         path.write_text(path.read_text() + f"\nEdit {n}.\n")
         if settled and (data / "index" / "CURRENT").exists():  # the live generation is old
-            old = time.time() - index_mod.GC_GRACE - 5
+            old = time.time() - layout.GC_GRACE - 5
             os.utime(data / "index" / "CURRENT", (old, old))
         build_index(Library.load(content), data, emb)
         gen = current_generation(data)

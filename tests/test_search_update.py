@@ -12,9 +12,8 @@ from helpers import write_help_center
 from kb.content import changes
 from kb.content.changes import markdown_files
 from kb.content.library import Library
-from kb.search import delta
 from kb.search.embedders import get_embedder
-from kb.search.index import build_index, current_generation, load_index
+from kb.search.index import build_index, current_generation, delta, load_index
 from kb.search.update import update_index
 
 EMB = "use-multilingual"

@@ -4,7 +4,7 @@ The live generation records the stat of every article file it was built from (kb
 When `kb.toml` says what the index says, every locale folder is an enabled locale, and only a few
 files differ in stat (edited, added, removed), this reads just those files and the other files of
 their translation groups (kb/content/changes.py), plus the groups the live delta already changed,
-and writes a delta over the live generation's base (kb/search/delta.py). Anything else (a new
+and writes a delta over the live generation's base (kb/search/index/delta.py). Anything else (a new
 locale folder, a changed kb.toml, a duplicate id, a change too large for a delta) loads the whole
 help center through the parse cache and builds as `build_index` always does. Both give the same
 index.

@@ -1,0 +1,120 @@
+"""Generation folders under `<data>/index/`: the writers' lock, CURRENT, swapping a new
+generation in, and deleting the ones no longer needed.
+
+A build fills `.tmp-gen-<...>/`, flushes it, renames it to `gen-<time>-<pid>-<ms>/` and then
+replaces CURRENT (the name of the live generation) atomically, so a crash or a concurrent
+reader never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+KEEP_GENERATIONS = 2
+GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
+
+T = TypeVar("T")
+
+
+def index_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "index"
+
+
+@contextmanager
+def writer_lock(data_dir: Path) -> Iterator[None]:
+    directory = index_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_generation(data_dir: Path) -> Path | None:
+    pointer = index_dir(data_dir) / "CURRENT"
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return None
+    path = index_dir(data_dir) / name
+    return path if path.is_dir() else None
+
+
+def new_name() -> str:
+    return f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{int(time.time() * 1000) % 100000:05d}"
+
+
+def swap_in(data_dir: Path, generation: str, write: Callable[[Path], T]) -> T:
+    """Have `write` fill a temporary folder, flush it, rename it to `generation`, point CURRENT
+    at it, and delete the generations no longer needed. Returns what `write` returned."""
+    gen_dir = index_dir(data_dir) / generation
+    tmp_dir = index_dir(data_dir) / f".tmp-{generation}"
+    tmp_dir.mkdir(parents=True)
+    try:
+        result = write(tmp_dir)
+        fsync_dir(tmp_dir)
+        os.rename(tmp_dir, gen_dir)
+        pointer_tmp = index_dir(data_dir) / f".CURRENT.{os.getpid()}"
+        pointer_tmp.write_text(generation + "\n")
+        with open(pointer_tmp) as fh:
+            os.fsync(fh.fileno())
+        os.replace(pointer_tmp, index_dir(data_dir) / "CURRENT")
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    collect_garbage(data_dir, keep=generation)
+    return result
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush every file written for the new generation; one hard-linked from the previous
+    generation (more than one link) was flushed when that was written."""
+    for child in path.rglob("*"):
+        if child.is_file() and child.stat().st_nlink == 1:
+            with open(child, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -> None:
+    """Keep the live generation `keep` and the newest others up to `count` generations in all:
+    after a build the live one and the one before it (a reader may still be loading it)."""
+    directory = index_dir(data_dir)
+    gens = sorted((p for p in directory.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    old = [p for p in gens if p.name != keep][: max(0, len(gens) - count)]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    for path in directory.glob(".tmp-gen-*"):
+        if time.time() - path.stat().st_mtime > 3600:  # left by a killed build
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def collecting_garbage(data_dir: Path) -> Iterator[None]:
+    """Delete the generations older than the live one while the new one is built (deleting GBs
+    takes a while): after the build they would go anyway. Only when the live one was swapped in
+    over GC_GRACE seconds ago: a reader that had just started loading the one before it may still
+    be at it (else they go after the build, as always)."""
+    live = current_generation(data_dir)
+    try:
+        settled = live is not None and time.time() - (index_dir(data_dir) / "CURRENT").stat().st_mtime > GC_GRACE
+    except OSError:
+        settled = False
+    collector = threading.Thread(target=collect_garbage, args=(data_dir, live.name, KEEP_GENERATIONS - 1),
+                                 daemon=True) if settled and live is not None else None
+    if collector is not None:
+        collector.start()
+    try:
+        yield
+    finally:
+        if collector is not None:
+            collector.join()
