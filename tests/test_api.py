@@ -20,11 +20,11 @@ from kb.analytics.store import Store, open_store
 from kb.analytics.store import queries as queries_table
 from kb.content.article import content_hash
 from kb.content.library import Library
-from kb.search.api import create_app
 from kb.search.embedders import DEFAULT, get_embedder
 from kb.search.engine import Engine
 from kb.search.index import build_index
-from kb.search.security import SecurityConfig
+from kb.web.app import create_app
+from kb.web.security import SecurityConfig
 
 pytestmark = pytest.mark.slow
 

@@ -513,7 +513,7 @@ def test_search_serves_a_missing_article_machine_translated(installed: Path, ind
 
 @pytest.mark.slow
 def test_search_without_a_model_falls_back_to_the_source_locale(env: Path, index_dir: Path) -> None:
-    from kb.search.api import create_app
+    from kb.web.app import create_app
 
     assert live_translator(env / ".kb") is None
     app = create_app(index_dir, log_queries=False, content_dir=env / "content")
@@ -527,7 +527,7 @@ def test_search_without_a_model_falls_back_to_the_source_locale(env: Path, index
 
 @pytest.mark.slow
 def test_api_translates_on_the_fly_and_logs_the_demand(installed: Path, index_dir: Path, tmp_path: Path) -> None:
-    from kb.search.api import create_app
+    from kb.web.app import create_app
 
     data = tmp_path / "data"
     shutil.copytree(index_dir, data)
@@ -561,8 +561,8 @@ def test_kb_search_translates_on_the_fly(installed: Path, index_dir: Path, tmp_p
 # -- admin API ------------------------------------------------------------------------------------------------
 @pytest.fixture
 def admin(installed: Path, index_dir: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[TestClient]:
-    from kb.search.api import create_app
     from kb.search.engine import Engine
+    from kb.web.app import create_app
 
     kb(capsys, "translate", "--missing", "--locale", "de")
     app = create_app(installed / ".kb", engine=Engine(index_dir), log_queries=False, content_dir=installed / "content")

@@ -146,7 +146,7 @@ def report(fmt: Annotated[str, typer.Option("--format", help="text, json or csv"
 def admin_key(data: DataOpt = Path(".kb"),
               file: Annotated[Path | None, typer.Option("--file", help="Where to store the hash (default <data>/admin_key).")] = None) -> None:
     """Make a new admin API key: printed once; only its scrypt hash is stored."""
-    from kb.search.admin_auth import KEY_FILE, new_key, write_key_file
+    from kb.web.auth import KEY_FILE, new_key, write_key_file
 
     key = new_key()
     path = write_key_file(file or data / KEY_FILE, key)

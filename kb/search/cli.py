@@ -105,7 +105,7 @@ def serve(data: DataOpt = Path(".kb"), content: ContentOpt = Path("content"),
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
     import uvicorn
 
-    from kb.search.api import create_app
+    from kb.web.app import create_app
 
     app = create_app(data, site if site.is_dir() else None, content_dir=content)
     shown = f"[{host}]" if ":" in host else host

@@ -1,7 +1,7 @@
 """Admin API for review tools: the review queue and approving a translation.
 
 `GET /v1/admin/review` and `POST /v1/admin/review/{id}/{locale}/approve` need the admin key,
-sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`; kb.search.admin_auth says where the
+sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`; kb.web.auth says where the
 key comes from and how it is checked. Without a key the endpoints answer 503: the admin API is off.
 """
 
@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from kb.content.library import Library
 from kb.content.locales import UnknownLocale, normalize_locale
 from kb.errors import KbError
-from kb.search.admin_auth import require_admin
-from kb.search.api_errors import ApiError
-from kb.search.api_models import NOT_BLANK, ErrorResponse
 from kb.translate.review import NotFound, approve, load_demand, review_queue
 from kb.translate.sources import SourceStore
+from kb.web.auth import require_admin
+from kb.web.errors import ApiError
+from kb.web.schemas import NOT_BLANK, ErrorResponse
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store

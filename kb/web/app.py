@@ -1,6 +1,6 @@
 """The HTTP API (FastAPI, OpenAPI at /docs), versioned under /v1, and the static site on the same port.
 
-Errors have one JSON shape (see kb.search.api_errors). Searches, answers and feedback are logged
+Errors have one JSON shape (see kb.web.errors). Searches, answers and feedback are logged
 through the analytics store, scrubbed of personal data. Endpoints are plain functions, so the
 engine runs in the threadpool.
 """
@@ -20,18 +20,18 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 import kb
-from kb.analytics.gaps_api import gaps_router
 from kb.analytics.retention import Pruner
 from kb.analytics.retention import retention_days as configured_retention
 from kb.content.locales import is_rtl, locale_name, negotiate
-from kb.search import api_models as m
-from kb.search.api_errors import HANDLERS, MAX_BODY_BYTES, ApiError, Guard, documented
 from kb.search.detect import choose_locale
 from kb.search.engine import Engine, article_url
-from kb.search.security import SecurityConfig
-from kb.search.security import install as install_security
-from kb.translate.admin_api import admin_router
 from kb.translate.live import live_translator
+from kb.web import schemas as m
+from kb.web.errors import HANDLERS, MAX_BODY_BYTES, ApiError, Guard, documented
+from kb.web.routes.gaps import gaps_router
+from kb.web.routes.review import admin_router
+from kb.web.security import SecurityConfig
+from kb.web.security import install as install_security
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
@@ -215,8 +215,8 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     else KB_DATABASE_URL, else `<data_dir>/kb.sqlite` (and closed with the app).
     `log_queries=False` logs nothing (feedback is then not stored either).
     Articles missing in a locale are machine-translated on the fly when a model is installed
-    (kb.translate.live); the admin API (kb.translate.admin_api) works on `content_dir` ("content").
-    `security`: CORS origins and rate limits (kb.search.security; default from the environment and kb.toml).
+    (kb.translate.live); the admin API (kb.web.routes.review) works on `content_dir` ("content").
+    `security`: CORS origins and rate limits (kb.web.security; default from the environment and kb.toml).
     `retention_days`: the store is pruned to it at start-up and daily (True: KB_RETENTION_DAYS, default 90;
     None or False: never).
     """

@@ -30,7 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb.errors import KbError
-from kb.search.api_errors import json_error
+from kb.web.errors import json_error
 
 CORS_ENV, RATE_ENV, BURST_ENV, EXEMPT_ENV = "KB_CORS_ORIGINS", "KB_RATE_LIMIT", "KB_RATE_BURST", "KB_RATE_EXEMPT"
 DEFAULT_RATE, DEFAULT_BURST = 20.0, 40.0

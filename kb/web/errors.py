@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kb.search import api_models as m
 from kb.search.detect import BadLocale
 from kb.search.engine import QueryError
+from kb.web import schemas as m
 
 logger = logging.getLogger("kb.api")
 

@@ -1,4 +1,4 @@
-"""`GET /v1/admin/gaps`: the content-gaps report over HTTP, behind the admin key (kb.search.admin_auth)."""
+"""`GET /v1/admin/gaps`: the content-gaps report over HTTP, behind the admin key (kb.web.auth)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from kb.analytics.gaps import GapsReport, gaps_from_store
 from kb.analytics.retention import DURATION_HELP, parse_duration
 from kb.content.locales import UnknownLocale, normalize_locale
-from kb.search.admin_auth import require_admin
-from kb.search.api_errors import ApiError
-from kb.search.api_models import ErrorResponse
+from kb.web.auth import require_admin
+from kb.web.errors import ApiError
+from kb.web.schemas import ErrorResponse
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
