@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_QUERY_CHARS = 500
+from kb import API_PREFIX
+from kb.search.engine import MAX_QUERY_CHARS
+
 # Not blank: some character that is not white space. Spelled out, because JSON Schema's
 # ECMAScript `\S`, Python's and pydantic's (Rust) disagree on U+FEFF and U+0085.
 NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0085]"
@@ -59,7 +61,7 @@ class SearchResponse(BaseModel):
     hits: list[Hit]
     support: Support | None = Field(description="Support contact when the decision is handoff.")
     generation: str = Field(description="The index generation that answered (it changes when `kb index` swaps in a new one).")
-    search_id: str | None = Field(description="Send it back with POST /v1/click when the shopper opens a result "
+    search_id: str | None = Field(description=f"Send it back with POST {API_PREFIX}/click when the shopper opens a result "
                                               "(null when the query log is off).")
 
 
@@ -162,7 +164,7 @@ class FeedbackResponse(BaseModel):
 
 class ClickRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="search_id of the /v1/search response.")
+    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description=f"search_id of the {API_PREFIX}/search response.")
     article_id: str = Field(min_length=1, max_length=120, description="The result the shopper opened.")
 
 
@@ -176,3 +178,42 @@ class Health(BaseModel):
     generation: str
     articles: int = Field(description="Articles in the live index (each counted once, whatever its locales).")
     embedder: str
+
+
+# -- admin: the review queue ----------------------------------------------------------------------
+class ReviewItem(BaseModel):
+    id: str
+    locale: str
+    title: str
+    category: str
+    path: str
+    review: str
+    stale: bool
+    reasons: list[str]
+    source_locale: str
+    source_hash: str | None
+    current_hash: str
+    updated: str
+    demand: int | None = Field(description="Searches that served the article in this locale (null without a query log).")
+
+
+class ReviewQueue(BaseModel):
+    ordering: str = Field(description="'demand' (from the query log) or 'heuristic'.")
+    note: str
+    items: list[ReviewItem]
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
+
+
+class ApproveResponse(BaseModel):
+    id: str
+    locale: str
+    path: str
+    review: str
+    reviewed_by: str
+    reviewed_on: str
+    source_hash: str
+    previous_hash: str | None
