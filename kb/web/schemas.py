@@ -1,22 +1,50 @@
-"""Request and response models of the HTTP API: they are the OpenAPI schema at /docs."""
+"""Request and response models of the HTTP API: they are the OpenAPI schema at /docs.
+
+The results of the engine (kb.search.results) and of the review queue are dataclasses; their
+schemas here are built from them (`from_dataclass`), field for field, so a field exists once.
+One function per result turns it into its response (`search_response`, `answer_response`, ...);
+`search_json` gives the CLI the very JSON the API sends.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+import typing
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from kb import API_PREFIX
+from kb.content.article import Review
+from kb.search import results as r
 from kb.search.engine import MAX_QUERY_CHARS
+from kb.translate import review as rv
 
 # Not blank: some character that is not white space. Spelled out, because JSON Schema's
 # ECMAScript `\S`, Python's and pydantic's (Rust) disagree on U+FEFF and U+0085.
 NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0085]"
 MAX_REASON_CHARS = 500
 
-Decision = Literal["answer", "clarify", "handoff"]
-Review = Literal["human", "machine", "reviewed"]
-LocaleFrom = Literal["lang", "accept-language", "detected", "default"]
+
+def from_dataclass(cls: type, name: str | None = None, *, exclude: tuple[str, ...] = (), types: dict[str, Any] | None = None,
+                   fields: dict[str, dict[str, Any]] | None = None,
+                   after: dict[str, tuple[str, Any, dict[str, Any]]] | None = None) -> type[BaseModel]:
+    """A pydantic model (named `name`, else like dataclass `cls`) with the dataclass's fields in its order, all required; a
+    field's `doc` metadata (kb.search.results.doc) is its description. `types` replaces a field's
+    type (a nested dataclass by its model, a dict by a model); `fields` adds pydantic settings
+    (bounds, a description); `after` adds a field the dataclass has not ({after this field: (name,
+    type, settings)})."""
+    hints = typing.get_type_hints(cls)
+    spec: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in exclude:
+            settings = {"description": f.metadata.get("doc"), **(fields or {}).get(f.name, {})}
+            spec[f.name] = ((types or {}).get(f.name, hints[f.name]), Field(**settings))
+        if f.name in (after or {}):
+            added, kind, extra = (after or {})[f.name]
+            spec[added] = (kind, Field(**extra))
+    return create_model(name or cls.__name__, __module__=__name__, **spec)
 
 
 class ErrorDetail(BaseModel):
@@ -35,83 +63,28 @@ class Support(BaseModel):
     timezone: str
 
 
-class Hit(BaseModel):
-    id: str
-    locale: str = Field(description="Locale of the version served.")
-    title: str
-    snippet: str
-    snippet_html: str = Field(description="The snippet, HTML-escaped, query terms in <mark>.")
-    url: str
-    anchor: str = Field(description="Section anchor in the URL; empty for the whole article.")
-    category: str
-    score: float
-    machine_translated: bool
-    review: Review
-    stale: bool = Field(description="A translation whose source changed since it was translated.")
-    fallback: bool = Field(description="Not in the shopper's locale: served in the next one of the fallback chain.")
-    matched_locale: str = Field(description="Locale of the passage that matched the query.")
+# -- search, answer, suggest: from the engine's results -------------------------------------------
+Hit = from_dataclass(r.Hit)
+SearchResponse = from_dataclass(r.SearchResult, "SearchResponse", exclude=("took_ms",), types={"hits": list[Hit], "support": Support | None},
+                                fields={"confidence": {"ge": 0, "le": 1}}, after={"generation": (
+                                    "search_id", str | None, {"description": f"Send it back with POST {API_PREFIX}/click "
+                                                              "when the shopper opens a result (null when the query log is off)."})})
+Citation = from_dataclass(r.Citation)
+AnswerBody = from_dataclass(r.AnswerBody)
+AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation",), fields={"confidence": {"ge": 0, "le": 1}},
+                                types={"answer": AnswerBody | None, "citations": list[Citation],
+                                       "alternatives": list[Citation], "support": Support | None})
+Suggestion = from_dataclass(r.Suggestion)
 
 
-class SearchResponse(BaseModel):
-    query: str
-    locale: str = Field(description="The shopper's locale.")
-    locale_from: LocaleFrom = Field(description="How the locale was chosen.")
-    decision: Decision
-    confidence: float = Field(ge=0, le=1)
-    hits: list[Hit]
-    support: Support | None = Field(description="Support contact when the decision is handoff.")
-    generation: str = Field(description="The index generation that answered (it changes when `kb index` swaps in a new one).")
-    search_id: str | None = Field(description=f"Send it back with POST {API_PREFIX}/click when the shopper opens a result "
-                                              "(null when the query log is off).")
+class SuggestResponse(BaseModel):
+    suggestions: list[Suggestion]  # type: ignore[valid-type]
 
 
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
-
-
-class AnswerBody(BaseModel):
-    id: str
-    title: str
-    markdown: str
-    text: str
-
-
-class Citation(BaseModel):
-    id: str
-    title: str
-    url: str
-    locale: str
-    score: float
-    machine_translated: bool
-    review: Review
-    stale: bool
-    fallback: bool
-
-
-class AnswerResponse(BaseModel):
-    question: str
-    locale: str
-    decision: Decision
-    confidence: float = Field(ge=0, le=1)
-    answer: AnswerBody | None
-    citations: list[Citation]
-    alternatives: list[Citation]
-    support: Support | None
-
-
-class Suggestion(BaseModel):
-    id: str
-    title: str
-    url: str
-    locale: str
-    machine_translated: bool
-    fallback: bool
-
-
-class SuggestResponse(BaseModel):
-    suggestions: list[Suggestion]
 
 
 class ArticleResponse(BaseModel):
@@ -181,26 +154,15 @@ class Health(BaseModel):
 
 
 # -- admin: the review queue ----------------------------------------------------------------------
-class ReviewItem(BaseModel):
-    id: str
-    locale: str
-    title: str
-    category: str
-    path: str
-    review: str
-    stale: bool
-    reasons: list[str]
-    source_locale: str
-    source_hash: str | None
-    current_hash: str
-    updated: str
-    demand: int | None = Field(description="Searches that served the article in this locale (null without a query log).")
+ReviewItem = from_dataclass(rv.QueueItem, "ReviewItem", fields={"demand": {
+    "description": "Searches that served the article in this locale (null without a query log)."}},
+    after={"stale": ("reasons", list[str], {})})
 
 
 class ReviewQueue(BaseModel):
     ordering: str = Field(description="'demand' (from the query log) or 'heuristic'.")
     note: str
-    items: list[ReviewItem]
+    items: list[ReviewItem]  # type: ignore[valid-type]
 
 
 class ApproveRequest(BaseModel):
@@ -208,12 +170,30 @@ class ApproveRequest(BaseModel):
     by: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
 
 
-class ApproveResponse(BaseModel):
-    id: str
-    locale: str
-    path: str
-    review: str
-    reviewed_by: str
-    reviewed_on: str
-    source_hash: str
-    previous_hash: str | None
+ApproveResponse = from_dataclass(rv.Approval, "ApproveResponse")
+
+
+# -- results to responses: one function per result ------------------------------------------------
+def search_response(result: r.SearchResult, search_id: str | None = None) -> BaseModel:
+    return SearchResponse.model_validate({**dataclasses.asdict(result), "search_id": search_id})
+
+
+def search_json(result: r.SearchResult, search_id: str | None = None) -> dict[str, Any]:
+    """The search result as the API sends it (`kb search --json` prints this)."""
+    return search_response(result, search_id).model_dump(mode="json")
+
+
+def answer_response(answer: r.Answer) -> BaseModel:
+    return AnswerResponse.model_validate(dataclasses.asdict(answer))
+
+
+def suggest_response(suggestions: Sequence[r.Suggestion]) -> SuggestResponse:
+    return SuggestResponse.model_validate({"suggestions": [dataclasses.asdict(s) for s in suggestions]})
+
+
+def review_response(queue: rv.Queue) -> ReviewQueue:
+    return ReviewQueue.model_validate(queue.to_dict())
+
+
+def approve_response(approval: rv.Approval) -> BaseModel:
+    return ApproveResponse.model_validate(dataclasses.asdict(approval))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
+from pydantic import BaseModel
 
 from kb import API_PREFIX
 from kb.content.library import Library
@@ -61,12 +62,12 @@ def admin_router(data_dir: Path | str, content_dir: Path | str, store: Store | N
             queue = review_queue(lib, codes, load_demand(data, store))
         except KbError as exc:
             raise ApiError(422, "locale", str(exc)) from exc
-        return m.ReviewQueue.model_validate(queue.to_dict())
+        return m.review_response(queue)
 
     @router.post("/review/{id}/{locale}/approve", response_model=m.ApproveResponse,
                  responses=documented(401, 403, 404, 409, 422, 503, text=WORDS))
     def approve_translation(article_id: Annotated[str, PathParam(alias="id", max_length=120)],
-                            locale: Annotated[str, PathParam(max_length=35)], body: m.ApproveRequest) -> m.ApproveResponse:
+                            locale: Annotated[str, PathParam(max_length=35)], body: m.ApproveRequest) -> BaseModel:
         """Approve a translation: review reviewed (a person's own translation stays human), reviewed_by,
         reviewed_on today, and source_hash set to the source as it is now."""
         lib = library()
@@ -77,6 +78,6 @@ def admin_router(data_dir: Path | str, content_dir: Path | str, store: Store | N
             raise ApiError(404, "id", str(exc)) from exc
         except KbError as exc:
             raise ApiError(409, None, str(exc)) from exc
-        return m.ApproveResponse.model_validate(done.to_dict())
+        return m.approve_response(done)
 
     return router

@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from kb import API_PREFIX
 from kb.search.engine import Engine
@@ -43,7 +44,7 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
                track: Annotated[bool, Query(description="The client reports the result the shopper opens with "
                                             f"POST {API_PREFIX}/click (the site's search page does), so a search "
                                             "without a click counts as a content gap.")] = False,
-               accept_language: AcceptLanguage = None) -> m.SearchResponse:
+               accept_language: AcceptLanguage = None) -> BaseModel:
         """Search the help center in any language; each article served in the shopper's locale."""
         result = engine.search(q, lang=lang, accept_language=accept_language, k=k, category=category)
         top = result.hits[0] if result.hits else None
@@ -52,27 +53,22 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
              confidence=result.confidence, top_ids=[h.id for h in result.hits], top_scores=[h.score for h in result.hits],
              served_machine=bool(top and top.machine_translated), served_fallback=bool(top and top.fallback),
              generation=result.generation, search_id=search_id, tracks_clicks=track)
-        return m.SearchResponse(query=result.query, locale=result.locale, locale_from=result.locale_from,
-                                decision=result.decision, confidence=result.confidence,
-                                hits=[m.Hit(**h.to_dict()) for h in result.hits],
-                                support=m.Support(**result.support) if result.support else None,
-                                generation=result.generation, search_id=search_id)
+        return m.search_response(result, search_id)
 
     @api.post("/answer", response_model=m.AnswerResponse, responses=documented(400, 413, 422))
-    def answer(body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> m.AnswerResponse:
+    def answer(body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> BaseModel:
         """For chatbots: answer, clarify (choose among the alternatives) or handoff (to a person)."""
         out = engine.answer(body.question, lang=body.lang, accept_language=accept_language)
-        cited = out["citations"] + out["alternatives"]
-        _log(store, endpoint="answer", locale=out["locale"], query=out["question"], decision=out["decision"],
-             confidence=out["confidence"], top_ids=[c["id"] for c in cited], top_scores=[c["score"] for c in cited],
-             served_machine=bool(cited and cited[0]["machine_translated"]),
-             served_fallback=bool(cited and cited[0]["fallback"]), generation=out["generation"])
-        return m.AnswerResponse.model_validate(out)
+        cited = out.citations + out.alternatives
+        _log(store, endpoint="answer", locale=out.locale, query=out.question, decision=out.decision,
+             confidence=out.confidence, top_ids=[c.id for c in cited], top_scores=[c.score for c in cited],
+             served_machine=bool(cited and cited[0].machine_translated),
+             served_fallback=bool(cited and cited[0].fallback), generation=out.generation)
+        return m.answer_response(out)
 
     @api.get("/suggest", response_model=m.SuggestResponse, responses=documented(422))
     def suggest(q: QueryText, lang: Lang = None, accept_language: AcceptLanguage = None) -> m.SuggestResponse:
         """Search-as-you-type: article titles in the shopper's locale."""
-        found = engine.suggest(q, lang=lang, accept_language=accept_language)
-        return m.SuggestResponse(suggestions=[m.Suggestion(**s) for s in found])
+        return m.suggest_response(engine.suggest(q, lang=lang, accept_language=accept_language))
 
     return api
