@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb import cli
+from kb.analytics.store import logged_demand
 from kb.content.article import content_hash
 from kb.content.frontmatter import parse
 from kb.content.library import Library
@@ -26,7 +27,6 @@ from kb.translate import ArgosTranslator, install_from_file
 from kb.translate import cli as translate_cli
 from kb.translate.drafts import draft_missing, refresh_stale
 from kb.translate.live import ArticleTranslator, live_translator
-from kb.translate.review import load_demand
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("argostranslate", "ctranslate2", "sentencepiece")),
@@ -542,8 +542,7 @@ def test_api_translates_on_the_fly_and_logs_the_demand(installed: Path, index_di
         "de", True, "machine", "Bestellung verfolgen")
     rows = app.state.store.list_queries() if app.state.store else []
     assert [(r["locale"], r["top_ids"], r["served_machine"]) for r in rows] == [("de", ["track-order"], True)]
-    demand = load_demand(data)
-    assert demand is not None and demand.of("track-order", "de") == 1
+    assert logged_demand(data) == ({("track-order", "de"): 1}, 1)
 
 
 @pytest.mark.slow

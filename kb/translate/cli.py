@@ -209,16 +209,18 @@ translate_app.add_typer(models_app, name="models")
 def review_list(locale: LocalesOpt = None, fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
                 content: ContentOpt = Path("content"), data: DataOpt = Path(".kb")) -> None:
     """Machine drafts and stale translations, most wanted by shoppers first."""
+    from kb.analytics.store import logged_demand
     from kb.cli import click_exc
     from kb.content.library import Library
-    from kb.translate.review import load_demand, remember_sources, review_queue
+    from kb.translate.review import Demand, remember_sources, review_queue
     from kb.translate.sources import SourceStore
 
     if fmt not in ("text", "json"):
         raise click_exc.BadParameter("use 'text' or 'json'", param_hint="'--format'")
     library = Library.load(content)
     remember_sources(library, SourceStore(data))
-    queue = review_queue(library, _split(locale), load_demand(data))
+    counts = logged_demand(data)
+    queue = review_queue(library, _split(locale), Demand(*counts) if counts else None)
     if fmt == "json":
         typer.echo(json.dumps(queue.to_dict(), ensure_ascii=False, indent=2))
         return

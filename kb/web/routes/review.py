@@ -16,10 +16,11 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from kb import API_PREFIX
+from kb.analytics.store import logged_demand
 from kb.content.library import Library
 from kb.content.locales import UnknownLocale, normalize_locale
 from kb.errors import KbError
-from kb.translate.review import NotFound, approve, load_demand, review_queue
+from kb.translate.review import Demand, NotFound, approve, review_queue
 from kb.translate.sources import SourceStore
 from kb.web import schemas as m
 from kb.web.auth import require_admin
@@ -58,8 +59,9 @@ def admin_router(data_dir: Path | str, content_dir: Path | str, store: Store | N
         """The review queue: machine drafts and stale translations, most wanted first."""
         lib = library()
         codes = [locale_of(code, "locale") for code in locale or []]
+        counts = logged_demand(data, store)
         try:
-            queue = review_queue(lib, codes, load_demand(data, store))
+            queue = review_queue(lib, codes, Demand(*counts) if counts else None)
         except KbError as exc:
             raise ApiError(422, "locale", str(exc)) from exc
         return m.review_response(queue)
