@@ -27,11 +27,11 @@ NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u30
 MAX_REASON_CHARS = 500
 
 
-def from_dataclass(cls: type, name: str | None = None, *, exclude: tuple[str, ...] = (), types: dict[str, Any] | None = None,
-                   fields: dict[str, dict[str, Any]] | None = None,
+def from_dataclass(cls: type, name: str | None = None, *, exclude: tuple[str, ...] = (),
+                   types: dict[str, Any] | None = None, fields: dict[str, dict[str, Any]] | None = None,
                    after: dict[str, tuple[str, Any, dict[str, Any]]] | None = None) -> type[BaseModel]:
-    """A pydantic model (named `name`, else like dataclass `cls`) with the dataclass's fields in its order, all required; a
-    field's `doc` metadata (kb.search.results.doc) is its description. `types` replaces a field's
+    """A pydantic model (named `name`, else like dataclass `cls`) with the dataclass's fields in its
+    order, all required; a field's `doc` metadata (kb.search.results.doc) is its description. `types` replaces a field's
     type (a nested dataclass by its model, a dict by a model); `fields` adds pydantic settings
     (bounds, a description); `after` adds a field the dataclass has not ({after this field: (name,
     type, settings)})."""
@@ -64,14 +64,17 @@ class Support(BaseModel):
 
 
 # -- search, answer, suggest: from the engine's results -------------------------------------------
+BOUNDED = {"confidence": {"ge": 0, "le": 1}}
+SEARCH_ID = (str | None, {"description": f"Send it back with POST {API_PREFIX}/click when the shopper opens a "
+                                         "result (null when the query log is off)."})
+
 Hit = from_dataclass(r.Hit)
-SearchResponse = from_dataclass(r.SearchResult, "SearchResponse", exclude=("took_ms",), types={"hits": list[Hit], "support": Support | None},
-                                fields={"confidence": {"ge": 0, "le": 1}}, after={"generation": (
-                                    "search_id", str | None, {"description": f"Send it back with POST {API_PREFIX}/click "
-                                                              "when the shopper opens a result (null when the query log is off)."})})
+SearchResponse = from_dataclass(r.SearchResult, "SearchResponse", exclude=("took_ms",), fields=BOUNDED,
+                                types={"hits": list[Hit], "support": Support | None},
+                                after={"generation": ("search_id", *SEARCH_ID)})
 Citation = from_dataclass(r.Citation)
 AnswerBody = from_dataclass(r.AnswerBody)
-AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation",), fields={"confidence": {"ge": 0, "le": 1}},
+AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation",), fields=BOUNDED,
                                 types={"answer": AnswerBody | None, "citations": list[Citation],
                                        "alternatives": list[Citation], "support": Support | None})
 Suggestion = from_dataclass(r.Suggestion)
