@@ -20,11 +20,12 @@ from kb.analytics.store import Store, open_store
 from kb.analytics.store import queries as queries_table
 from kb.content.article import content_hash
 from kb.content.library import Library
-from kb.search.api import create_app
 from kb.search.embedders import DEFAULT, get_embedder
 from kb.search.engine import Engine
 from kb.search.index import build_index
-from kb.search.security import SecurityConfig
+from kb.web.app import create_app
+from kb.web.schemas import search_json
+from kb.web.security import SecurityConfig
 
 pytestmark = pytest.mark.slow
 
@@ -187,6 +188,18 @@ def test_search_contract(client: TestClient) -> None:
     assert top["url"].startswith("https://help.example/en/orders/cancel-order/")
     assert not top["fallback"] and not top["machine_translated"] and top["review"] == "human"
     assert "<mark>" in top["snippet_html"] or top["snippet"]
+
+
+def test_search_json_is_the_api_response(client: TestClient, built: tuple[Path, Engine]) -> None:
+    """kb.web.schemas.search_json (for `kb search --json`) gives what GET /v1/search sends."""
+    _, engine = built
+    for params in ({"q": "Wie kann ich meine Bestellung stornieren?", "lang": "de", "k": 3},
+                   {"q": "Wie hoch ist der Eiffelturm in Metern?", "lang": "de", "k": 2}):  # a handoff
+        sent = client.get("/v1/search", params=params).json()
+        made = search_json(engine.search(params["q"], lang=params["lang"], k=params["k"]), sent["search_id"])
+        assert made == sent
+        assert list(made) == list(sent) and list(made["hits"][0]) == list(sent["hits"][0])
+    assert made["decision"] == "handoff" and made["support"]["locale"] == "de"
 
 
 def test_german_query_is_served_the_german_version(client: TestClient) -> None:

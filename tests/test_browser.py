@@ -34,7 +34,7 @@ def served(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     """The small help center: site built, API + site served by uvicorn on a free port."""
     pytest.importorskip("playwright.sync_api")
     uvicorn = pytest.importorskip("uvicorn")
-    api = pytest.importorskip("kb.search.api")
+    api = pytest.importorskip("kb.web.app")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM}")
     from kb.analytics.store import open_store

@@ -180,10 +180,10 @@ LANGS = ("de", "it", "tr")
 def sample_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Store, Engine]]:
     """The sample help center (content/) indexed with USE, served with a query log."""
     from kb.content.library import Library
-    from kb.search.api import create_app
     from kb.search.embedders import get_embedder
     from kb.search.index import build_index
-    from kb.search.security import SecurityConfig
+    from kb.web.app import create_app
+    from kb.web.security import SecurityConfig
 
     data = tmp_path_factory.mktemp("sample")
     build_index(Library.load(ROOT / "content"), data, get_embedder("use-multilingual"))

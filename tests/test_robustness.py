@@ -164,11 +164,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     import uvicorn
 
     from kb.content.library import Library
-    from kb.search.api import create_app
     from kb.search.embedders import get_embedder
     from kb.search.engine import Engine
     from kb.search.index import build_index
-    from kb.search.security import SecurityConfig
+    from kb.web.app import create_app
+    from kb.web.security import SecurityConfig
 
     content, data = write_help_center(tmp_path / "content"), tmp_path / "data"
     build_index(Library.load(content), data, get_embedder(FAST))

@@ -29,9 +29,9 @@ EXAMPLES = {"/v1/admin/gaps": 8}  # each call embeds and clusters the log
 
 @pytest.fixture(scope="module")
 def api_schema(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from kb.search.api import create_app
     from kb.search.engine import Engine
-    from kb.search.security import SecurityConfig
+    from kb.web.app import create_app
+    from kb.web.security import SecurityConfig
 
     content, data = small_index
     work = tmp_path_factory.mktemp("fuzz")

@@ -103,27 +103,27 @@ def test_off_topic_question_is_handed_off_with_support(engine: Engine) -> None:
 
 def test_answer_for_chatbots(engine: Engine) -> None:
     out = engine.answer("How can I cancel my order?", lang="en")
-    assert out["decision"] == "answer"
-    assert out["answer"]["id"] == "cancel-order" and "Cancel order" in out["answer"]["markdown"]
-    assert out["citations"][0]["url"].startswith("http://help.test/en/orders/cancel-order/")
-    assert 0.0 <= out["confidence"] <= 1.0
+    assert out.decision == "answer"
+    assert out.answer is not None and out.answer.id == "cancel-order" and "Cancel order" in out.answer.markdown
+    assert out.citations[0].url.startswith("http://help.test/en/orders/cancel-order/")
+    assert 0.0 <= out.confidence <= 1.0
 
 
 def test_suggest_prefers_title_prefix(engine: Engine) -> None:
-    titles = [s["title"] for s in engine.suggest("How do I pay", lang="en")]
+    titles = [s.title for s in engine.suggest("How do I pay", lang="en")]
     assert titles[0] == "How do I pay with BLIK?"
 
 
 def test_suggest_matches_word_prefixes_as_you_type(engine: Engine) -> None:
     first = engine.suggest("canc", lang="en")[0]
-    assert first["id"] == "cancel-order" and first["locale"] == "en"
+    assert first.id == "cancel-order" and first.locale == "en"
     german = engine.suggest("Bestellung stor", lang="de")[0]
-    assert (german["id"], german["locale"], german["fallback"]) == ("cancel-order", "de", False)
+    assert (german.id, german.locale, german.fallback) == ("cancel-order", "de", False)
 
 
 def test_answer_reports_the_generation_it_used(engine: Engine) -> None:
     out = engine.answer("BLIK code", lang="en")
-    assert out["generation"] == engine.index.generation
+    assert out.generation == engine.index.generation
 
 
 def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,8 +133,8 @@ def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest
     monkeypatch.setattr(eng, "ANSWER_AT", 1.01)
     monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
     out = engine.answer("order", lang="en")
-    assert out["decision"] == "clarify" and out["answer"] is None
-    assert len(out["alternatives"]) >= 2 and out["support"]["channels"]
+    assert out.decision == "clarify" and out.answer is None
+    assert len(out.alternatives) >= 2 and out.support is not None and out.support["channels"]
 
 
 def test_repeated_query_reuses_its_vector_with_the_same_result(engine: Engine) -> None:

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from kb.analytics.retention import Pruner, parse_duration, retention_days
 from kb.analytics.store import Store, open_store
 from kb.errors import KbError
-from kb.search import admin_auth
-from kb.search.api import create_app
 from kb.search.engine import Engine
-from kb.search.security import SITE_CSP, SecurityConfig, TokenBuckets, networks, site_origins
+from kb.web import auth as admin_auth
+from kb.web.app import create_app
+from kb.web.security import SITE_CSP, SecurityConfig, TokenBuckets, networks, site_origins
 
 pytestmark = pytest.mark.slow
 

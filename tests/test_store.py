@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from kb.analytics.store import DB_ENV, Store, database_url, metadata, open_store
+from kb.analytics.store import DB_ENV, Store, database_url, logged_demand, metadata, open_store
 from kb.errors import KbError
 
 PG_ENV = "KB_TEST_POSTGRES_URL"
@@ -118,6 +118,25 @@ def test_a_click_is_kept_once_and_only_on_a_returned_article(store: Store) -> No
     site, bot = sorted(store.list_queries(), key=lambda r: r["query_scrubbed"])[::-1]
     assert (site["tracks_clicks"], site["clicked_id"], site["clicked_rank"]) == (True, "late-parcel", 2)
     assert (bot["tracks_clicks"], bot["search_id"], bot["clicked_id"]) == (False, None, None)
+
+
+def test_served_counts_tally_each_article_once_per_query_and_locale(store: Store, tmp_path: Path) -> None:
+    assert store.served_counts() == ({}, 0)
+    _log(store)
+    _log(store, top_ids=["track-order", "track-order"], top_scores=[0.9, 0.8])  # one query serves it once
+    _log(store, locale="de-AT", top_ids=["track-order"], top_scores=[0.9])
+    _log(store, endpoint="answer", locale="pl", top_ids=[], top_scores=[])
+    assert store.served_counts() == ({("track-order", "de"): 2, ("late-parcel", "de"): 1, ("track-order", "de-AT"): 1}, 4)
+    assert logged_demand(tmp_path / "elsewhere", store) == store.served_counts()
+
+
+def test_logged_demand_opens_no_store_that_is_not_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DB_ENV, raising=False)
+    assert logged_demand(tmp_path) is None and not (tmp_path / "kb.sqlite").exists()
+    opened = open_store(tmp_path)
+    _log(opened, top_ids=["a"], top_scores=[0.5])
+    opened.close()
+    assert logged_demand(tmp_path) == ({("a", "de"): 1}, 1)
 
 
 def test_reopening_keeps_data_and_schema(store: Store, db_url: str, tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb import cli
+from kb.analytics.store import logged_demand
 from kb.content.article import content_hash
 from kb.content.frontmatter import parse
 from kb.content.library import Library
 from kb.translate import ArgosTranslator, install_from_file
 from kb.translate.drafts import draft_missing, refresh_stale
 from kb.translate.live import ArticleTranslator, live_translator
-from kb.translate.review import load_demand
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("argostranslate", "ctranslate2", "sentencepiece")),
@@ -509,7 +509,7 @@ def test_search_serves_a_missing_article_machine_translated(installed: Path, ind
 
 @pytest.mark.slow
 def test_search_without_a_model_falls_back_to_the_source_locale(env: Path, index_dir: Path) -> None:
-    from kb.search.api import create_app
+    from kb.web.app import create_app
 
     assert live_translator(env / ".kb") is None
     app = create_app(index_dir, log_queries=False, content_dir=env / "content")
@@ -523,7 +523,7 @@ def test_search_without_a_model_falls_back_to_the_source_locale(env: Path, index
 
 @pytest.mark.slow
 def test_api_translates_on_the_fly_and_logs_the_demand(installed: Path, index_dir: Path, tmp_path: Path) -> None:
-    from kb.search.api import create_app
+    from kb.web.app import create_app
 
     data = tmp_path / "data"
     shutil.copytree(index_dir, data)
@@ -538,8 +538,7 @@ def test_api_translates_on_the_fly_and_logs_the_demand(installed: Path, index_di
         "de", True, "machine", "Bestellung verfolgen")
     rows = app.state.store.list_queries() if app.state.store else []
     assert [(r["locale"], r["top_ids"], r["served_machine"]) for r in rows] == [("de", ["track-order"], True)]
-    demand = load_demand(data)
-    assert demand is not None and demand.of("track-order", "de") == 1
+    assert logged_demand(data) == ({("track-order", "de"): 1}, 1)
 
 
 @pytest.mark.slow
@@ -557,8 +556,8 @@ def test_kb_search_translates_on_the_fly(installed: Path, index_dir: Path, tmp_p
 # -- admin API ------------------------------------------------------------------------------------------------
 @pytest.fixture
 def admin(installed: Path, index_dir: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[TestClient]:
-    from kb.search.api import create_app
     from kb.search.engine import Engine
+    from kb.web.app import create_app
 
     kb(capsys, "translate", "--missing", "--locale", "de")
     app = create_app(installed / ".kb", engine=Engine(index_dir), log_queries=False, content_dir=installed / "content")

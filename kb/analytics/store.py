@@ -166,6 +166,18 @@ class Store:
             stmt = stmt.where(feedback.c.locale == locale)
         return self._rows(stmt)
 
+    def served_counts(self) -> tuple[dict[tuple[str, str], int], int]:
+        """How often search served each article, by the shopper locale of the query: ({(article id,
+        locale): logged queries whose results held it}, queries logged in all). The review queue's demand."""
+        counts: dict[tuple[str, str], int] = {}
+        logged = 0
+        with self.engine.connect() as conn:
+            for locale, top_ids in conn.execute(sa.select(queries.c.locale, queries.c.top_ids)):
+                logged += 1
+                for aid in dict.fromkeys(top_ids or []):
+                    counts[(str(aid), locale)] = counts.get((str(aid), locale), 0) + 1
+        return counts, logged
+
     def _rows(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(stmt)]
@@ -210,6 +222,26 @@ def migrate(engine: Engine) -> None:
     with _migration_lock(engine.url), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def logged_demand(data_dir: Path | str, store: Store | None = None) -> tuple[dict[tuple[str, str], int], int] | None:
+    """Store.served_counts() of `store`, else of the store in KB_DATABASE_URL or `<data_dir>/kb.sqlite`
+    when one exists (none is created here). None when there is no query log or it cannot be read."""
+    owned = None
+    if store is None:
+        if not (os.environ.get(DB_ENV) or (Path(data_dir) / DB_FILE).is_file()):
+            return None
+        try:
+            store = owned = open_store(data_dir)
+        except KbError:
+            return None
+    try:
+        return store.served_counts()
+    except sa.exc.SQLAlchemyError:
+        return None
+    finally:
+        if owned is not None:
+            owned.close()
 
 
 def open_store(data_dir: Path | str = ".kb", url: str | None = None) -> Store:

@@ -13,7 +13,7 @@ from kb.cli.options import DEFAULT_DATA, DataOpt
 def admin_key(data: DataOpt = DEFAULT_DATA,
               file: Annotated[Path | None, typer.Option("--file", help="Where to store the hash (default <data>/admin_key).")] = None) -> None:
     """Make a new admin API key: printed once; only its scrypt hash is stored."""
-    from kb.search.admin_auth import KEY_FILE, new_key, write_key_file
+    from kb.web.auth import KEY_FILE, new_key, write_key_file
 
     key = new_key()
     path = write_key_file(file or data / KEY_FILE, key)

@@ -52,11 +52,10 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
 
     engine = Engine(data, translator=live_translator(data))
     result = engine.search(query, lang=lang, k=k, category=category)
-    if as_json:
-        payload = {"query": result.query, "locale": result.locale, "locale_from": result.locale_from,
-                   "decision": result.decision, "confidence": result.confidence,
-                   "hits": [h.to_dict() for h in result.hits], "support": result.support}
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    if as_json:  # the same JSON as GET /v1/search, from the API's own schema
+        from kb.web.schemas import search_json
+
+        typer.echo(json.dumps(search_json(result), ensure_ascii=False, indent=2))
         return
     typer.echo(f"locale {result.locale} ({result.locale_from}); decision {result.decision}, "
                f"confidence {result.confidence:.2f}; {result.took_ms:.0f} ms")

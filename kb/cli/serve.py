@@ -19,12 +19,13 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
     import uvicorn
 
-    from kb.search.api import create_app
+    from kb import API_PREFIX
+    from kb.web.app import create_app
 
     app = create_app(data, site if site.is_dir() else None, content_dir=content)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
-    typer.echo(f"kb: API at {base}/v1/ (docs at {base}/docs, health at {base}/healthz)")
+    typer.echo(f"kb: API at {base}{API_PREFIX}/ (docs at {base}/docs, health at {base}/healthz)")
     if site.is_dir():
         typer.echo(f"kb: help center at {base}/ (from {site})")
     else:

@@ -205,14 +205,16 @@ translate_app.add_typer(models_app, name="models")
 def review_list(locale: LocalesOpt = None, fmt: FormatOpt = "text",
                 content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA) -> None:
     """Machine drafts and stale translations, most wanted by shoppers first."""
+    from kb.analytics.store import logged_demand
     from kb.content.library import Library
-    from kb.translate.review import load_demand, remember_sources, review_queue
+    from kb.translate.review import Demand, remember_sources, review_queue
     from kb.translate.sources import SourceStore
 
     check_format(fmt)
     library = Library.load(content)
     remember_sources(library, SourceStore(data))
-    queue = review_queue(library, _split(locale), load_demand(data))
+    counts = logged_demand(data)
+    queue = review_queue(library, _split(locale), Demand(*counts) if counts else None)
     if fmt == "json":
         typer.echo(json.dumps(queue.to_dict(), ensure_ascii=False, indent=2))
         return

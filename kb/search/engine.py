@@ -12,7 +12,6 @@ import math
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +27,9 @@ from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
 from kb.search.lexical import tokenize
 from kb.search.passages import Passage
+from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
 
-MAX_QUERY_CHARS = 500
+MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
 LEAD_BONUS = 0.03  # snippet choice: preference for an article's opening paragraph
 DENSE_CANDIDATES = 100
 LEX_CANDIDATES = 50
@@ -56,41 +56,6 @@ class Translator(Protocol):
 
 class QueryError(ParamError):
     """A bad query parameter; `param` names it."""
-
-
-@dataclass
-class Hit:
-    id: str
-    locale: str
-    title: str
-    snippet: str
-    snippet_html: str
-    url: str
-    anchor: str
-    category: str
-    score: float
-    machine_translated: bool
-    review: str
-    stale: bool
-    fallback: bool
-    matched_locale: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SearchResult:
-    query: str
-    locale: str
-    locale_from: str
-    hits: list[Hit]
-    confidence: float
-    decision: str
-    took_ms: float
-    generation: str
-    support: dict[str, Any] | None = None
-    debug: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine:
@@ -186,12 +151,10 @@ class Engine:
         hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in top]
         confidence = confidence_of([s for _, s in ranked[:2]])
         decision = decide(confidence, [s for _, s in ranked[:2]])
-        result = SearchResult(query=query, locale=locale, locale_from=how, hits=hits, confidence=confidence,
-                              decision=decision, took_ms=(time.perf_counter() - started) * 1000,
-                              generation=index.generation)
-        if decision == "handoff":
-            result.support = support_for(config, locale)
-        return result
+        return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
+                            decision=decision, confidence=confidence, hits=hits,
+                            support=support_for(config, locale) if decision == "handoff" else None,
+                            generation=index.generation, took_ms=(time.perf_counter() - started) * 1000)
 
     def _article_scores(self, index: Index, query: str, qvec: np.ndarray,
                         locale: str) -> tuple[dict[str, float], dict[str, int]]:
@@ -280,33 +243,29 @@ class Engine:
         return index.passages[sections[int(np.argmax(sims))]]
 
     # -- answers for chatbots ----------------------------------------------------------------
-    def answer(self, question: str, *, lang: str | None = None, accept_language: str | None = None) -> dict[str, Any]:
+    def answer(self, question: str, *, lang: str | None = None, accept_language: str | None = None) -> Answer:
         snapshot = self.snapshot()
         index = snapshot[0]
         result = self.search(question, lang=lang, accept_language=accept_language, k=3, snapshot=snapshot)
-        config = index.manifest["config"]
-        out: dict[str, Any] = {
-            "question": result.query, "locale": result.locale, "generation": result.generation,
-            "decision": result.decision,
-            "confidence": result.confidence, "answer": None, "citations": [], "alternatives": [],
-            # clarify carries the contact too: "none of these" must lead to a person
-            "support": support_for(config, result.locale) if result.decision != "answer" else None,
-        }
+        body, citations, alternatives = None, [], []
         if result.decision == "answer" and result.hits:
             top = result.hits[0]
             served = self.serve(index, top.id, result.locale)
             assert served is not None  # the hit came from this same snapshot
             record = served[0]
-            out["answer"] = {"id": record.id, "title": record.title, "markdown": record.body.strip(),
-                             "text": plain(record.body)}
-            out["citations"] = [_citation(top)]
-            out["alternatives"] = [_citation(h) for h in result.hits[1:]]
+            body = AnswerBody(id=record.id, title=record.title, markdown=record.body.strip(), text=plain(record.body))
+            citations = [Citation.of(top)]
+            alternatives = [Citation.of(h) for h in result.hits[1:]]
         elif result.decision == "clarify":
-            out["alternatives"] = [_citation(h) for h in result.hits[:3]]
-        return out
+            alternatives = [Citation.of(h) for h in result.hits[:3]]
+        # clarify carries the contact too: "none of these" must lead to a person
+        support = support_for(index.manifest["config"], result.locale) if result.decision != "answer" else None
+        return Answer(question=result.query, locale=result.locale, decision=result.decision,
+                      confidence=result.confidence, answer=body, citations=citations, alternatives=alternatives,
+                      support=support, generation=result.generation)
 
     def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
-                k: int = 6) -> list[dict[str, Any]]:
+                k: int = 6) -> list[Suggestion]:
         """Search-as-you-type: titles whose words (or whose alternative questions' words) start
         with what was typed come first, then semantic matches fill the list."""
         prefix = _check_query(prefix, param="q")
@@ -328,14 +287,14 @@ class Engine:
         if len(picked) < k:
             result = self.search(prefix, lang=locale, k=k, snapshot=snapshot)
             picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
-        out = []
+        out: list[Suggestion] = []
         for aid in picked:
             served = self.serve(index, aid, locale)
             if served is None:
                 continue
             record, machine, fallback = served
-            out.append({"id": aid, "title": record.title, "url": article_url(index.manifest["config"]["base_url"], record),
-                        "locale": record.locale, "machine_translated": machine, "fallback": fallback})
+            out.append(Suggestion(id=aid, title=record.title, url=article_url(index.manifest["config"]["base_url"], record),
+                                  locale=record.locale, machine_translated=machine, fallback=fallback))
         return out
 
     def article(self, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool]:
@@ -363,12 +322,6 @@ def _first_section(record: ArticleRecord) -> Passage | None:
     return Passage(record.id, record.locale, "section", "", "", text[:400], text[:400])
 
 
-def _citation(hit: Hit) -> dict[str, Any]:
-    return {"id": hit.id, "title": hit.title, "url": hit.url, "locale": hit.locale, "score": hit.score,
-            "machine_translated": hit.machine_translated, "review": hit.review, "stale": hit.stale,
-            "fallback": hit.fallback}
-
-
 def article_url(base_url: str, record: ArticleRecord, anchor: str = "") -> str:
     url = f"{base_url.rstrip('/')}/{record.locale}/{record.category}/{record.id}/"
     return url + (f"#{anchor}" if anchor else "")
@@ -390,7 +343,7 @@ def confidence_of(top_scores: list[float]) -> float:
     return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 
-def decide(confidence: float, top_scores: list[float]) -> str:
+def decide(confidence: float, top_scores: list[float]) -> Decision:
     """answer when confident; handoff when nothing fits; clarify in between, where the
     runner-up is too close to call (the margin weighs heavily in the confidence)."""
     if not top_scores or confidence < HANDOFF_BELOW:

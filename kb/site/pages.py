@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from babel.dates import format_date, get_timezone, get_timezone_name
 
+from kb import API_PREFIX
 from kb.content.article import Article
 from kb.content.library import Library
 from kb.content.locales import is_rtl as _is_rtl
@@ -25,7 +26,7 @@ from kb.site.i18n import N_
 from kb.site.render import link_targets, plain_text
 from kb.site.routes import Linker, Routes
 
-API_BASE = "/v1"
+API_BASE = API_PREFIX
 INDEXABLE = ("human", "reviewed")
 RESERVED = {"search", "static", "media"}  # names the site uses for its own pages and files
 locale_name = lru_cache(maxsize=256)(_locale_name)

@@ -2,8 +2,8 @@
 
 Order of the queue: by shopper demand when the query log has searches (how often search
 served the article to shoppers in that locale, in its own version, by fallback or machine
-translated: the rows of the `queries` table whose `top_ids` hold the id), else by a
-traffic-free heuristic. Ties, and the heuristic itself: stale before merely unreviewed (a
+translated), else by a traffic-free heuristic. The caller reads the demand from the query log
+(kb.analytics.store.Store.served_counts) and hands it in as a `Demand`. Ties, and the heuristic itself: stale before merely unreviewed (a
 stale text may now be wrong), then category order in kb.toml, then sources with more
 alternative questions, then the most recently updated source.
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,9 +30,6 @@ from kb.content.reader import display_path
 from kb.errors import KbError
 from kb.translate.drafts import target_locales
 from kb.translate.sources import SourceStore, write_atomic
-
-if TYPE_CHECKING:
-    from kb.analytics.store import Store
 
 HEURISTIC = ("no query log yet: stale before unreviewed, then category order, "
              "then sources with more questions, then the most recently updated source")
@@ -47,8 +43,8 @@ class NotFound(KbError):
 class Demand:
     """How often search served each article, by the shopper locale of the search."""
 
-    counts: dict[tuple[str, str], int]  # (article id, shopper locale) -> searches
-    searches: int
+    counts: Mapping[tuple[str, str], int]  # (article id, shopper locale) -> searches
+    searches: int  # logged in all
 
     def of(self, aid: str, locale: str) -> int:
         """Searches in `locale` or a regional form of it (de-AT counts for de) that served `aid`."""
@@ -86,37 +82,6 @@ class Queue:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ordering": self.ordering, "note": self.note, "items": [i.to_dict() for i in self.items]}
-
-
-def load_demand(data_dir: Path | str, store: Store | None = None) -> Demand | None:
-    """Demand from the query log: `store`, else the one in KB_DATABASE_URL or `<data_dir>/kb.sqlite`
-    when it exists (none is created here). None when there is no log."""
-    import sqlalchemy as sa
-
-    from kb.analytics.store import DB_ENV, DB_FILE, open_store, queries
-
-    owned = None
-    if store is None:
-        if not (os.environ.get(DB_ENV) or (Path(data_dir) / DB_FILE).is_file()):
-            return None
-        try:
-            store = owned = open_store(data_dir)
-        except KbError:
-            return None
-    counts: dict[tuple[str, str], int] = {}
-    searches = 0
-    try:
-        with store.engine.connect() as conn:
-            for locale, top_ids in conn.execute(sa.select(queries.c.locale, queries.c.top_ids)):
-                searches += 1
-                for aid in dict.fromkeys(top_ids or []):
-                    counts[(str(aid), locale)] = counts.get((str(aid), locale), 0) + 1
-    except sa.exc.SQLAlchemyError:
-        return None
-    finally:
-        if owned is not None:
-            owned.close()
-    return Demand(counts, searches)
 
 
 def review_queue(library: Library, locales: Iterable[str] | None = None, demand: Demand | None = None) -> Queue:

@@ -1,36 +1,31 @@
-"""`GET /v1/admin/gaps`: the content-gaps report over HTTP, behind the admin key (kb.search.admin_auth)."""
+"""`GET /v1/admin/gaps`: the content-gaps report over HTTP, behind the admin key (kb.web.auth)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from kb import API_PREFIX
 from kb.analytics.gaps import GapsReport, gaps_from_store
 from kb.analytics.retention import DURATION_HELP, parse_duration
 from kb.content.locales import UnknownLocale, normalize_locale
-from kb.search.admin_auth import require_admin
-from kb.search.api_errors import ApiError
-from kb.search.api_models import ErrorResponse
+from kb.web.auth import require_admin
+from kb.web.errors import ApiError, documented
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
     from kb.search.engine import Engine
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {401: "No admin key sent", 403: "Wrong admin key", 422: "Invalid parameter (named in error.param)",
-            500: "Internal error", 503: "Admin API disabled, or no query log"}
-    return {code: {"model": ErrorResponse, "description": text[code]} for code in codes}
-
-
 def gaps_router(data_dir: Path | str, engine: Engine, store: Store | None, *, admin_key: str | None = None,
                 admin_key_file: Path | str | None = None) -> APIRouter:
-    router = APIRouter(prefix="/v1/admin", tags=["admin"],
+    router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"],
                        dependencies=[Depends(require_admin(data_dir, admin_key, admin_key_file))])
 
-    @router.get("/gaps", response_model=GapsReport, responses=_responses(401, 403, 422, 500, 503))
+    @router.get("/gaps", response_model=GapsReport,
+                responses=documented(401, 403, 422, 503, text={503: "Admin API disabled, or no query log"}))
     def gaps(since: Annotated[str, Query(max_length=12, description=f"Window: {DURATION_HELP}.")] = "30d",
              locale: Annotated[str | None, Query(max_length=35, description="Only queries in this locale.")] = None,
              limit: Annotated[int, Query(ge=1, le=200, description="How many clusters (largest first).")] = 20,

@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kb.search import api_models as m
 from kb.search.detect import BadLocale
 from kb.search.engine import QueryError
+from kb.web import schemas as m
 
 logger = logging.getLogger("kb.api")
 
@@ -40,10 +40,16 @@ def json_error(status: int, param: str | None, message: str) -> JSONResponse:
     return JSONResponse(error_body(param, message), status_code=status)
 
 
-def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {400: "Malformed request body", 404: "Not found", 413: "Request body over 16 KiB",
-            422: "Invalid parameter (named in error.param)", 500: "Internal error"}
-    return {code: {"model": m.ErrorResponse, "description": text[code]} for code in (*codes, 500)}
+ERRORS = {400: "Malformed request body", 401: "No admin key sent", 403: "Wrong admin key", 404: "Not found",
+          413: f"Request body over {MAX_BODY_BYTES // 1024} KiB", 422: "Invalid parameter (named in error.param)", 500: "Internal error",
+          503: "Admin API disabled"}
+
+
+def documented(*codes: int, text: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route for its error `codes` and the catch-all 500, each with the
+    error body; `text` words a code for this route (e.g. what 404 means there)."""
+    words = {**ERRORS, **(text or {})}
+    return {code: {"model": m.ErrorResponse, "description": words[code]} for code in (*codes, 500)}
 
 
 # -- middleware: body limit and the catch-all ------------------------------------------------

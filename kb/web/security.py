@@ -29,14 +29,15 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kb import API_PREFIX
 from kb.errors import KbError
-from kb.search.api_errors import json_error
+from kb.web.errors import json_error
 
 CORS_ENV, RATE_ENV, BURST_ENV, EXEMPT_ENV = "KB_CORS_ORIGINS", "KB_RATE_LIMIT", "KB_RATE_BURST", "KB_RATE_EXEMPT"
 DEFAULT_RATE, DEFAULT_BURST = 20.0, 40.0
 DEFAULT_EXEMPT = ("127.0.0.1", "::1")
 MAX_CLIENTS = 100_000  # buckets kept; an idle full bucket is dropped first (no state is lost)
-LIMITED_PREFIX = "/v1/"
+LIMITED_PREFIX = f"{API_PREFIX}/"
 
 SITE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
             "img-src 'self' data: https:; font-src 'self'; connect-src 'self'; object-src 'none'; "
@@ -183,7 +184,7 @@ class RateLimit:
 def _csp_for(path: str) -> str:
     if path.startswith(("/docs", "/redoc")):
         return DOCS_CSP
-    if path.startswith(("/v1/", "/healthz", "/openapi.json")):
+    if path.startswith((LIMITED_PREFIX, "/healthz", "/openapi.json")):
         return API_CSP
     return SITE_CSP
 

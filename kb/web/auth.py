@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Header
 from starlette.exceptions import HTTPException
 
-from kb.search.api_errors import ApiError
+from kb.web.errors import ApiError
 
 KEY_ENV = "KB_ADMIN_KEY"
 KEY_FILE_ENV = "KB_ADMIN_KEY_FILE"
