@@ -1,4 +1,7 @@
-"""Small help centers written into a temporary folder for tests."""
+"""The one helper module of the tests: paths, and small help centers written into a folder.
+
+`write_help_center` writes a fixed small help center (English sources, German translations);
+`write_config`, `article_text` and `write` build one file by file for the content tests."""
 
 from __future__ import annotations
 
@@ -6,6 +9,12 @@ import textwrap
 from pathlib import Path
 
 from kb.content.article import content_hash
+from kb.content.problems import Problem
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 KB_TOML = """
 name = "Test Shop Help"
@@ -55,10 +64,11 @@ DE = {
 }
 
 
-def article_text(aid: str, category: str, title: str, questions: list[str], body: str,
-                 extra: str = "") -> str:
-    qs = "\n".join(f"  - {q}" for q in questions)
-    return f"---\nid: {aid}\ntitle: {title}\ncategory: {category}\nquestions:\n{qs}\nupdated: 2026-10-01\n{extra}---\n{body}\n"
+UPDATED = "2026-10-01"
+
+
+def _translation_of(src_title: str, src_body: str, review: str) -> dict[str, str]:
+    return {"source_locale": "en", "source_hash": content_hash(src_title, src_body + "\n"), "review": review}
 
 
 def write_help_center(root: Path, *, machine_de: tuple[str, ...] = ()) -> Path:
@@ -68,17 +78,71 @@ def write_help_center(root: Path, *, machine_de: tuple[str, ...] = ()) -> Path:
     for aid, (cat, title, qs, body) in EN.items():
         path = root / "en" / cat / f"{aid}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(article_text(aid, cat, title, qs, body))
+        path.write_text(article_text(aid, title, body + "\n", cat, UPDATED, qs))
     for aid, (title, qs, body) in DE.items():
         cat, src_title, _, src_body = EN[aid]
-        extra = f"source_locale: en\nsource_hash: {content_hash(src_title, src_body + chr(10))}\nreview: human\n"
         path = root / "de" / cat / f"{aid}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(article_text(aid, cat, title, qs, body, extra))
+        path.write_text(article_text(aid, title, body + "\n", cat, UPDATED, qs,
+                                     **_translation_of(src_title, src_body, "human")))
     for aid in machine_de:
         cat, src_title, qs, src_body = EN[aid]
-        extra = f"source_locale: en\nsource_hash: {content_hash(src_title, src_body + chr(10))}\nreview: machine\n"
         path = root / "de" / cat / f"{aid}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(article_text(aid, cat, f"Maschinell {src_title}", qs, src_body, extra))
+        path.write_text(article_text(aid, f"Maschinell {src_title}", src_body + "\n", cat, UPDATED, qs,
+                                     **_translation_of(src_title, src_body, "machine")))
     return root
+
+
+# -- file by file ---------------------------------------------------------------------------------
+CONFIG_TOML = """\
+name = "Test Help Center"
+source_locale = "en"
+locales = {locales}
+[categories.orders]
+title = {{ en = "Orders", de = "Bestellungen" }}
+[categories.returns]
+title = {{ en = "Returns", de = "Rücksendungen" }}
+"""
+
+
+def write_config(root: Path, locales: tuple[str, ...] = ("en", "de", "de-AT", "fr")) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    listed = "[" + ", ".join(f'"{code}"' for code in locales) + "]"
+    path = root / "kb.toml"
+    path.write_text(CONFIG_TOML.format(locales=listed), encoding="utf-8")
+    return path
+
+
+def article_text(
+    article_id: str,
+    title: str,
+    body: str,
+    category: str = "orders",
+    updated: str = "2026-01-15",
+    questions: list[str] | None = None,
+    **extra: str,
+) -> str:
+    """An article file: id, title, category, questions, updated, then any extra 'key: value' lines."""
+    lines = ["---", f"id: {article_id}", f"title: {title}", f"category: {category}"]
+    if questions is not None:
+        lines += ["questions:", *(f"  - {q}" for q in questions)]
+    lines.append(f"updated: {updated}")
+    lines += [f"{key}: {value}" for key, value in extra.items()]
+    lines.append("---")
+    return "\n".join(lines) + "\n" + body
+
+
+def write(root: Path, rel: str, text: str | bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rel_path(problem: Problem, root: Path) -> str:
+    """The problem's file relative to the help-center root, whatever form the checker printed."""
+    return Path(problem.path).resolve().relative_to(root.resolve()).as_posix()

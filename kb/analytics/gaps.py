@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kb.search.engine import Engine
 
 GAPS_EMBEDDER = "use-multilingual"
-SIMILARITY = 0.4  # mean cosine (USE) for two clusters to merge; tuned on xSID replays (tests/test_gaps.py)
+SIMILARITY = 0.4  # mean cosine (USE) for two clusters to merge; tuned on xSID replays (tests/analytics/test_gaps.py)
 MAX_CLUSTERED = 2000  # distinct gap queries clustered (the most frequent)
 CLICK_GRACE = dt.timedelta(minutes=10)  # a search younger than this may still get its click
 CRITERIA = f"decision handoff, or confidence below {ANSWER_AT:g}, or no result opened"

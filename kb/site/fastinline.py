@@ -10,7 +10,7 @@ exactly the same.
 
 It is used only when every registered inline pattern is one whose characters are known here
 (Python-Markdown's own, as of 3.x); any other pattern, e.g. from an extension added later,
-turns it off. tests/test_site.py compares it with the stock processor.
+turns it off. tests/site/test_site.py compares it with the stock processor.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from helpcenter_builder import article_text, write, write_config
+from helpers import article_text, write, write_config
 
 from kb.content.article import content_hash, normalize_text
 from kb.content.config import load_config

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpcenter_builder import article_text, rel_path, write, write_config
+from helpers import article_text, rel_path, write, write_config
 
 from kb.cli import main
 from kb.content.article import content_hash

@@ -19,6 +19,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES as TEST_FIXTURES
+from helpers import ROOT
 
 from kb.errors import KbError
 from kb.translate import (
@@ -33,7 +35,7 @@ from kb.translate import (
 )
 from kb.translate.markdown import parse
 
-FIXTURES = Path(__file__).parent / "fixtures" / "argos"
+FIXTURES = TEST_FIXTURES / "argos"
 MODELS = {name: FIXTURES / f"{name}.argosmodel" for name in ("en_de", "en_pl", "de_en")}
 
 pytestmark = pytest.mark.skipif(
@@ -340,7 +342,7 @@ def test_home_untouched_with_data_dir(tmp_path: Path) -> None:
 def test_markdown_round_trip_on_sample_content() -> None:
     """Rendering every article body with its own texts gives the body back, byte for byte."""
     bodies = 0
-    for path in sorted((Path(__file__).parents[1] / "content").glob("**/*.md")):
+    for path in sorted((ROOT / "content").glob("**/*.md")):
         raw = path.read_text(encoding="utf-8")
         body = raw.split("---\n", 2)[2] if raw.startswith("---\n") else raw
         tpl = parse(body)

@@ -12,11 +12,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+from helpers import ROOT, TESTS
+
 from kb.content.library import Library
 from kb.site.build import MANIFEST, BuildReport, build_site, contact_html
 from kb.site.render import link_targets, render_markdown
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 BASE = "http://127.0.0.1:8000"
 
 KB_TOML = """\
@@ -507,9 +509,9 @@ def test_parallel_build_writes_the_same_files_as_a_serial_one(tree: Path, tmp_pa
         _parallel_equals_serial(tree, tmp_path)
         return
     # Earlier tests left threads running (servers, pools), and kb never forks then: check in a fresh process.
-    script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+    script = ("import sys; from pathlib import Path; sys.path[:0] = sys.argv[1].split('|'); "
               "from test_site import _parallel_equals_serial; _parallel_equals_serial(Path(sys.argv[2]), Path(sys.argv[3]))")
-    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(tree), str(tmp_path)],
+    done = subprocess.run([sys.executable, "-c", script, f"{TESTS}|{Path(__file__).parent}", str(tree), str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 

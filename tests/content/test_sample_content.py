@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from kb.cli import main
 from kb.content.check import check
 from kb.content.library import Library
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 CONTENT = REPO / "content"
 INTENTS_FILE = REPO / "benchmarks" / "bitext_intents.toml"
 BITEXT_CORPUS = REPO.parent / "shared" / "eval" / "bitext-en" / "corpus.jsonl"

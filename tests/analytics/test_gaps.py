@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ROOT, SHARED_EVAL
 from typer.testing import CliRunner
 
 from kb.analytics.cluster import average_linkage
@@ -22,8 +23,6 @@ from kb.search.engine import Engine
 
 pytestmark = pytest.mark.slow  # the index fixtures load the real embedders
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 
 # -- clustering ------------------------------------------------------------------------------------

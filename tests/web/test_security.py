@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ROOT
 from typer.testing import CliRunner
 
 from kb.analytics.retention import Pruner, parse_duration, retention_days
@@ -142,7 +143,7 @@ def test_site_csp_keeps_the_built_site_working() -> None:
     """The built pages load only their own script and stylesheet, and inline only JSON data blocks."""
     import re
 
-    root = Path(__file__).resolve().parent.parent / "kb" / "site" / "templates"
+    root = ROOT / "kb" / "site" / "templates"
     base = (root / "base.html").read_text(encoding="utf-8")
     scripts = re.findall(r"<script([^>]*)>", base)
     assert all("src=" in attrs or "application/json" in attrs or "application/ld+json" in attrs for attrs in scripts)

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import write_help_center
+from helpers import ROOT, write_help_center
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +34,6 @@ from kb.content.frontmatter import FrontMatterError, parse
 from kb.search.detect import BadLocale, choose_locale
 from kb.site.render import ATTRIBUTES, TAGS, URL_SCHEMES, render_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = "use-multilingual"  # the subprocess tests embed with the quickest model
 PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 

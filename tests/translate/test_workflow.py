@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import FIXTURES as TEST_FIXTURES
 
 from kb import cli
 from kb.analytics.store import logged_demand
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs the translate extra (argostranslate, ctranslate2, sentencepiece)",
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "argos"
+FIXTURES = TEST_FIXTURES / "argos"
 EN_DE, EN_PL, DE_EN = (FIXTURES / f"{name}.argosmodel" for name in ("en_de", "en_pl", "de_en"))
 TODAY = dt.date.today().isoformat()
 NO_NETWORK = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
