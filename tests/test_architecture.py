@@ -1,4 +1,5 @@
-"""The layers of kb import only downward, and no modules import each other in a circle.
+"""The layers of kb import only downward, no modules import each other in a circle, the HTTP
+stack stays in kb/web and the API prefix is written once.
 
 content <- search <- translate, analytics <- site <- web <- cli (kb/errors.py and kb/__init__.py
 sit below everything). Read from the source with ast, so nothing is imported; an import inside a
@@ -24,19 +25,21 @@ def _module(path: Path) -> str:
     return ".".join(parts)
 
 
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, and for `from m import x` also `m.x` (x may be a module)."""
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            targets.add(node.module)
+            targets.update(f"{node.module}.{a.name}" for a in node.names)
+    return targets
+
+
 def _graph() -> dict[str, set[str]]:
     modules = {_module(p): p for p in KB.rglob("*.py") if "migrations" not in p.parts}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets.add(node.module)
-                targets.update(f"{node.module}.{a.name}" for a in node.names)
-        graph[name] = {t for t in targets if t in modules and t != name}
-    return graph
+    return {name: {t for t in _imports(path) if t in modules and t != name} for name, path in modules.items()}
 
 
 def _layer(module: str) -> int:
@@ -84,6 +87,21 @@ def test_no_import_circles() -> None:
         if node not in state:
             visit(node, [])
     assert not circles, circles
+
+
+def test_no_package_below_web_imports_the_http_stack() -> None:
+    found = [f"{p.relative_to(KB.parent)}: {name}" for p in sorted(KB.rglob("*.py"))
+             if _layer(_module(p)) < LAYER["web"]
+             for name in sorted(_imports(p)) if name.split(".")[0] in ("fastapi", "starlette")]
+    assert not found, found
+
+
+def test_the_api_prefix_is_written_once() -> None:
+    written = [f"{path.relative_to(KB.parent)}:{node.lineno}" for path in sorted(KB.rglob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("/v1")]
+    assert written == ["kb/__init__.py:7"], written
+    assert kb.API_PREFIX == "/v1"
 
 
 def test_files_stay_short_or_say_why() -> None:

@@ -89,21 +89,16 @@ def translate(ctx: typer.Context,
     sources = SourceStore(data)
     remember_sources(library, sources)
     failed = False
-    if missing:
-        bar = _Progress("translating")
+    steps = [(draft_missing, "translating", "drafted")] if missing else []
+    steps += [(refresh_stale, "refreshing", "refreshed")] if stale else []
+    for step, doing, done in steps:
+        bar = _Progress(doing)
         try:
-            report = draft_missing(library, translator, locales, bar, sources=sources)
+            report = step(library, translator, locales, bar, sources=sources)
         finally:
             bar.close()
-        failed |= _print_report(report, "drafted", library)
-        library = Library.load(content)
-    if stale:
-        bar = _Progress("refreshing")
-        try:
-            report = refresh_stale(library, translator, locales, bar, sources=sources)
-        finally:
-            bar.close()
-        failed |= _print_report(report, "refreshed", library)
+        failed |= _print_report(report, done, library)
+        library = Library.load(content)  # the next step sees the drafts just written
     raise typer.Exit(1 if failed else 0)
 
 

@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 from kb.content.library import Library
 from kb.errors import KbError
 from kb.site import i18n, parallel
+from kb.site.atomic import write_atomic
 from kb.site.files import search_indexes, sitemap_files, sitemap_url
 from kb.site.pages import Page, PageSpec, Site
 from kb.site.render import render_markdown
@@ -139,7 +140,7 @@ def build_site(library: Library, out_dir: Path | str, base_url: str | None = Non
         if name not in current and _remove(out, name):
             report.deleted += 1
             report.deleted_files.append(name)
-    _write(out / MANIFEST, json.dumps({"format": FORMAT, "site": site_hash, "pages": keys,
+    write_atomic(out / MANIFEST, json.dumps({"format": FORMAT, "site": site_hash, "pages": keys,
                                        "files": sorted(files)}, indent=1, sort_keys=True).encode("utf-8"))
     report.seconds = time.perf_counter() - started
     return report
@@ -212,7 +213,7 @@ def _render_slice(job: _Job, start: int, stop: int) -> _Slice:
         target = job.out / page.file
         if not job.force and job.old_keys.get(page.file) == key and target.is_file():
             continue
-        _write(target, _render(job.env, site, page).encode("utf-8"))
+        write_atomic(target, _render(job.env, site, page).encode("utf-8"))
         part.rendered.append(page.file)
     part.assets = {k: v for k, v in site.linker.assets.items() if k not in known}
     return part
@@ -297,27 +298,13 @@ def _check_out(out: Path, content: Path) -> None:
         raise KbError(f"{out}: exists and is not a folder")
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write atomically, so a server never sends a half-written page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_if_changed(path: Path, data: bytes) -> bool:
     try:
         if path.read_bytes() == data:
             return False
     except OSError:
         pass
-    _write(path, data)
+    write_atomic(path, data)
     return True
 
 

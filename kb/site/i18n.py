@@ -27,6 +27,7 @@ from babel.support import NullTranslations, Translations
 from jinja2 import Environment, pass_context
 
 from kb.content.locales import normalize_locale
+from kb.site.atomic import write_atomic
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -90,15 +91,7 @@ def compile_catalog(code: str, force: bool = False) -> Path | None:
     if not force and mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime:
         return None
     data = mo_bytes(code)
-    fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".tmp-", suffix=".mo")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, mo)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(mo, data, suffix=".mo")
     return mo
 
 
