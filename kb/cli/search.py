@@ -74,6 +74,8 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
           embedder: EmbedderOpt = DEFAULT,
           mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
           limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+          sample: Annotated[int | None, typer.Option(help="A fixed sample of N queries per query locale (reported as such).")] = None,
+          seed: Annotated[int, typer.Option(help="The seed of --sample.")] = 0,
           as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
           data: Annotated[Path | None, typer.Option("--data", "-d", help="Index folder (default .kb/eval/<set>-<embedder>).")] = None) -> None:
     """Measure retrieval quality of the engine on a set in the shared eval format."""
@@ -88,5 +90,6 @@ def eval_(dataset: Annotated[Path, typer.Argument(help="Folder with corpus.jsonl
     def progress(done: int, total: int) -> None:
         typer.echo(f"{done}/{total} queries", err=True)
 
-    report = evaluate(dataset, data_dir, embedder, mode=mode, limit=limit, progress=None if as_json else progress)
+    report = evaluate(dataset, data_dir, embedder, mode=mode, limit=limit, sample=sample, seed=seed,
+                      progress=None if as_json else progress)
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))

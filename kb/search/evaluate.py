@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import random
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -83,13 +84,32 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.fmean(r[k] for r in rows), 4) if rows else 0.0 for k in KEYS}
 
 
+def sample_queries(queries: list[dict[str, Any]], per_locale: int, seed: int) -> list[dict[str, Any]]:
+    """A fixed sample: `per_locale` queries of each query locale (all of a locale that has fewer),
+    drawn with `seed` from the queries ordered by id, so the same set and seed give the same sample."""
+    by_locale: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for q in queries:
+        by_locale[normalize_locale(q["locale"])].append(q)
+    rng = random.Random(seed)
+    chosen: list[dict[str, Any]] = []
+    for locale in sorted(by_locale):
+        group = sorted(by_locale[locale], key=lambda q: str(q["id"]))
+        chosen += group if len(group) <= per_locale else rng.sample(group, per_locale)
+    return chosen
+
+
 def evaluate(dataset: Path, data_dir: Path, embedder: str, *, mode: str = "hybrid", limit: int | None = None,
+             sample: int | None = None, seed: int = 0,
              on_result: Callable[[dict[str, Any], Any], None] | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Index the set's corpus in `data_dir` (reusing cached embeddings) and score every query."""
     dataset = Path(dataset)
     corpus = read_jsonl(dataset / "corpus.jsonl")
     queries = read_jsonl(dataset / "queries.jsonl")
+    if sample is not None:
+        if sample < 1:
+            raise KbError(f"--sample {sample}: give the number of queries per locale, 1 or more")
+        queries = sample_queries(queries, sample, seed)
     if limit is not None:
         queries = queries[:limit]
     query_locales = {normalize_locale(q["locale"]) for q in queries}
@@ -115,6 +135,7 @@ def evaluate(dataset: Path, data_dir: Path, embedder: str, *, mode: str = "hybri
         "embedder": engine.embedder.name,
         "mode": mode,
         "n_queries": len(queries),
+        "sample": {"per_locale": sample, "seed": seed} if sample is not None else None,
         "all": _mean(rows),
         "by_locale": {loc: _mean(r) for loc, r in sorted(per_locale.items())},
         "latency_ms": {"p50": round(_pct(latencies, 50), 2), "p95": round(_pct(latencies, 95), 2)},
@@ -129,7 +150,10 @@ def _pct(values: list[float], pct: float) -> float:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    lines = [f"{report['dataset']}: {report['n_queries']} queries, embedder {report['embedder']}, mode {report['mode']}",
+    drawn = report.get("sample")
+    sampled = f" (a sample: {drawn['per_locale']} per locale, seed {drawn['seed']})" if drawn else ""
+    lines = [f"{report['dataset']}: {report['n_queries']} queries{sampled}, embedder {report['embedder']}, "
+             f"mode {report['mode']}",
              f"{'locale':10}" + "".join(f"{k:>11}" for k in KEYS)]
     for name, row in [("all", report["all"]), *report["by_locale"].items()]:
         lines.append(f"{name:10}" + "".join(f"{row[k]:>11.4f}" for k in KEYS))

@@ -61,3 +61,27 @@ def test_kb_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_kb_eval_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(tmp_path)]) == 1
     assert "corpus.jsonl" in capsys.readouterr().err
+
+
+def test_sample_is_per_locale_fixed_by_seed_and_reported() -> None:
+    from kb.search.evaluate import sample_queries
+
+    queries = [{"id": f"{loc}{i}", "locale": loc, "query": "q", "relevant": ["a"]}
+               for loc in ("de", "en", "pl") for i in range(20)] + [{"id": "tr0", "locale": "tr", "query": "q",
+                                                                    "relevant": ["a"]}]
+    first = sample_queries(queries, 5, seed=3)
+    assert [q["id"] for q in first] == [q["id"] for q in sample_queries(list(reversed(queries)), 5, seed=3)]
+    counts = {loc: sum(q["locale"] == loc for q in first) for loc in ("de", "en", "pl", "tr")}
+    assert counts == {"de": 5, "en": 5, "pl": 5, "tr": 1}  # a locale with fewer gives all it has
+    assert [q["id"] for q in sample_queries(queries, 5, seed=4)] != [q["id"] for q in first]
+
+
+def test_kb_eval_sample_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ds = _write(tmp_path)
+    code = main(["eval", str(ds), "--sample", "1", "--seed", "7", "--embedder", "use-multilingual",
+                 "--data", str(tmp_path / "d")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "a sample: 1 per locale, seed 7" in out
+    assert main(["eval", str(ds), "--sample", "0", "--data", str(tmp_path / "d")]) == 1
+    assert "--sample 0" in capsys.readouterr().err
