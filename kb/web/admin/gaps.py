@@ -1,20 +1,20 @@
 """Content gaps in the browser: the clusters of `kb gaps`, and "write an article" for one of them.
 
-The clusters come from kb.analytics.gaps (embedded with the engine's own embedder, so nothing
-else is loaded). "Write an article" opens a new Markdown file with the cluster's title and its
+The clusters come from kb.analytics.gaps, embedded with the engine's own embedder (its USE part
+when it is the ensemble), so no other model is loaded. "Write an article" opens a new Markdown file with the cluster's title and its
 queries as `questions:`, to download or to save into the content folder (never over a file).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from kb.analytics.gaps import GapCluster, gaps_from_store
+from kb.analytics.gaps import GAPS_EMBEDDER, GapCluster, gaps_from_store
 from kb.analytics.retention import parse_duration
 from kb.content.library import Library
 from kb.translate.sources import write_atomic
@@ -22,7 +22,21 @@ from kb.web.admin.desk import NO_STORE, PREFIX, Desk, DeskError, Form, rel_path
 from kb.web.admin.editing import EditError, new_id, skeleton, skeleton_path
 from kb.web.admin.session import Session
 
+if TYPE_CHECKING:
+    from kb.search.embedders import Embedder
+    from kb.search.engine import Engine
+
 MAX_QUESTIONS = 12
+
+
+def clustering_embedder(engine: Engine) -> Embedder:
+    """The engine's embedder (already loaded), or the part of it that `kb gaps`' similarity threshold
+    was tuned for (USE multilingual is one part of the default ensemble)."""
+    model = engine.embedder
+    for part in (model, *getattr(model, "parts", ())):
+        if getattr(part, "name", None) == GAPS_EMBEDDER:
+            return part
+    return model
 
 
 def label_locale(cluster: GapCluster) -> str:
@@ -59,7 +73,7 @@ def gaps_router(desk: Desk) -> APIRouter:
         report = None
         if desk.store is not None:
             report = gaps_from_store(desk.store, since=window, since_text=since, locale=locale or None,
-                                     engine=desk.engine, embedder=desk.engine.embedder, limit=limit)
+                                     engine=desk.engine, embedder=clustering_embedder(desk.engine), limit=limit)
         links = [(label_locale(c), urlencode(write_link(c, library), doseq=True)) for c in report.clusters] if report else []
         return desk.page(request, "gaps.html", session, report=report, links=links, since=since, locale=locale,
                          locales=library.config.locales)
