@@ -124,7 +124,7 @@ def _stacked(chart: Chart, rows: list[tuple[str, list[tuple[str, int]], str]], c
             tip = f"{label}, {part}: {n} of {total} ({n / total:.0%})"
             chart.marks.append(Mark("rect", f"bar {classes[part]}", _r(x), top + 2, _r(w), ROW - 10, tip=tip))
             if w >= 34:
-                chart.marks.append(Mark("text", "bar-text", _r(x + w / 2), top + 16, text=f"{n / total:.0%}",
+                chart.marks.append(Mark("text", f"bar-text on-{classes[part]}", _r(x + w / 2), top + 16, text=f"{n / total:.0%}",
                                         tip=tip, anchor="middle"))
             x += w
         chart.marks.append(Mark("text", "axis", WIDTH - right + 8, top + 16, text=note))
@@ -138,7 +138,7 @@ def outcomes_chart(data: Outcomes) -> Chart:
     if not data.rows:
         return _empty(chart)
     words = {"answer": "answered", "clarify": "clarified", "handoff": "handed off"}
-    rows = [(r.locale, [(words[d], getattr(r, d)) for d in DECISIONS], f"{r.total} queries") for r in data.rows]
+    rows = [(r.locale, [(words[d], getattr(r, d)) for d in DECISIONS], f"{r.total} {'query' if r.total == 1 else 'queries'}") for r in data.rows]
     chart.legend = [(words[d], d) for d in DECISIONS]
     return _stacked(chart, rows, {words[d]: d for d in DECISIONS})
 
