@@ -146,3 +146,20 @@ def write(root: Path, rel: str, text: str | bytes) -> Path:
 def rel_path(problem: Problem, root: Path) -> str:
     """The problem's file relative to the help-center root, whatever form the checker printed."""
     return Path(problem.path).resolve().relative_to(root.resolve()).as_posix()
+
+
+# -- the admin desk ---------------------------------------------------------------------------------
+def form_value(html: str, name: str) -> str:
+    """The value of the first hidden or text input called `name` in a page."""
+    import re
+
+    found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert found, f"no input {name!r} in the page"
+    return found.group(1)
+
+
+def admin_sign_in(client: object, key: str, target: str = "/admin/") -> object:
+    """Sign in to the desk through its form (a starlette TestClient); returns the POST's response."""
+    page = client.get("/admin/sign-in", params={"next": target})  # type: ignore[attr-defined]
+    return client.post("/admin/sign-in", data={"csrf": form_value(page.text, "csrf"), "key": key,  # type: ignore[attr-defined]
+                                               "next": target}, follow_redirects=False)

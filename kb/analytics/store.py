@@ -15,6 +15,7 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,21 @@ feedback = sa.Table(
     sa.Index("ix_feedback_ts", "ts"),
     sa.Index("ix_feedback_article", "article_id", "locale"),
 )
+
+
+@dataclass(frozen=True)
+class DailyCount:
+    day: str  # YYYY-MM-DD, UTC
+    key: str  # what is counted: a shopper locale
+    count: int
+
+
+@dataclass(frozen=True)
+class FeedbackDay:
+    day: str  # YYYY-MM-DD, UTC
+    article_id: str
+    yes: int
+    no: int
 
 
 def _now() -> dt.datetime:
@@ -177,6 +193,53 @@ class Store:
                 for aid in dict.fromkeys(top_ids or []):
                     counts[(str(aid), locale)] = counts.get((str(aid), locale), 0) + 1
         return counts, logged
+
+    # -- the report's charts: counts grouped in SQL --------------------------------------
+    def _day(self, column: Any) -> Any:
+        """The UTC calendar day of a timestamp column (PostgreSQL: whatever the session's time zone)."""
+        if self.engine.dialect.name == "postgresql":
+            return sa.func.date(sa.func.timezone("UTC", column))
+        return sa.func.date(column)
+
+    def searches_per_day(self, since: dt.datetime | None = None) -> list[DailyCount]:
+        """Logged searches and answers per UTC day and shopper locale, oldest day first."""
+        day = self._day(queries.c.ts).label("day")
+        stmt = sa.select(day, queries.c.locale, sa.func.count()).group_by(day, queries.c.locale).order_by(day)
+        if since is not None:
+            stmt = stmt.where(queries.c.ts >= _utc(since))
+        with self.engine.connect() as conn:
+            return [DailyCount(str(d)[:10], str(loc), int(n)) for d, loc, n in conn.execute(stmt)]
+
+    def decisions_per_locale(self, since: dt.datetime | None = None) -> dict[tuple[str, str], int]:
+        """{(shopper locale, decision): logged queries}: how often search answered, clarified or handed off."""
+        stmt = sa.select(queries.c.locale, queries.c.decision, sa.func.count()).group_by(
+            queries.c.locale, queries.c.decision)
+        if since is not None:
+            stmt = stmt.where(queries.c.ts >= _utc(since))
+        with self.engine.connect() as conn:
+            return {(str(loc), str(dec)): int(n) for loc, dec, n in conn.execute(stmt)}
+
+    def feedback_per_day(self, since: dt.datetime | None = None) -> list[FeedbackDay]:
+        """"Was this helpful?" answers per article and UTC day (all locales together), oldest first."""
+        day = self._day(feedback.c.ts).label("day")
+        yes = sa.func.sum(sa.case((feedback.c.helpful, 1), else_=0))
+        stmt = (sa.select(day, feedback.c.article_id, yes, sa.func.count())
+                .group_by(day, feedback.c.article_id).order_by(day, feedback.c.article_id))
+        if since is not None:
+            stmt = stmt.where(feedback.c.ts >= _utc(since))
+        with self.engine.connect() as conn:
+            return [FeedbackDay(str(d)[:10], str(aid), int(y or 0), int(n) - int(y or 0))
+                    for d, aid, y, n in conn.execute(stmt)]
+
+    def opened_from_search(self, since: dt.datetime | None = None, limit: int = 20) -> list[tuple[str, int]]:
+        """The articles shoppers opened most from the site's search results: [(article id, searches)]."""
+        count = sa.func.count().label("n")
+        stmt = (sa.select(queries.c.clicked_id, count).where(queries.c.clicked_id.is_not(None))
+                .group_by(queries.c.clicked_id).order_by(count.desc(), queries.c.clicked_id).limit(limit))
+        if since is not None:
+            stmt = stmt.where(queries.c.ts >= _utc(since))
+        with self.engine.connect() as conn:
+            return [(str(aid), int(n)) for aid, n in conn.execute(stmt)]
 
     def _rows(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -23,6 +23,8 @@ from kb.analytics.retention import Pruner
 from kb.analytics.retention import retention_days as configured_retention
 from kb.search.engine import Engine
 from kb.translate.live import live_translator
+from kb.web.admin import MAX_FORM_BYTES, install_admin
+from kb.web.admin import PREFIX as ADMIN_PREFIX
 from kb.web.errors import HANDLERS, MAX_BODY_BYTES, Guard
 from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
@@ -99,7 +101,8 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     else KB_DATABASE_URL, else `<data_dir>/kb.sqlite` (and closed with the app).
     `log_queries=False` logs nothing (feedback is then not stored either).
     Articles missing in a locale are machine-translated on the fly when a model is installed
-    (kb.translate.live); the admin API (kb.web.routes.review) works on `content_dir` ("content").
+    (kb.translate.live); the admin API (kb.web.routes.review) and the editor's desk at /admin/
+    (kb.web.admin) work on `content_dir` ("content").
     `security`: CORS origins and rate limits (kb.web.security; default from the environment and kb.toml).
     `retention_days`: the store is pruned to it at start-up and daily (True: KB_RETENTION_DAYS, default 90;
     None or False: never).
@@ -128,11 +131,12 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
                               "Errors: `{\"error\": {\"param\", \"message\"}}`.",
                   exception_handlers=HANDLERS)  # type: ignore[arg-type]
     app.state.engine, app.state.store = engine, store
-    app.add_middleware(Guard, max_body_bytes=max_body_bytes)
+    app.add_middleware(Guard, max_body_bytes=max_body_bytes, wider={f"{ADMIN_PREFIX}/": MAX_FORM_BYTES})
     for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
                    admin_router(data_dir, content_dir or "content", store), gaps_router(data_dir, engine, store),
                    health_router(engine)):
         app.include_router(router)
+    install_admin(app, data_dir, content_dir or "content", engine, store)
     _install_openapi(app, engine)
     install_security(app, security or SecurityConfig.from_env(engine.config))
     _mount_site(app, site_dir, engine.source_locale)

@@ -8,7 +8,7 @@ other exception is a 500 with the message "internal error", its traceback in the
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -54,19 +54,24 @@ def documented(*codes: int, text: dict[int, str] | None = None) -> dict[int | st
 
 # -- middleware: body limit and the catch-all ------------------------------------------------
 class Guard:
-    """Refuses bodies over the limit (413) and turns any unhandled exception into a JSON 500."""
+    """Refuses bodies over the limit (413) and turns any unhandled exception into a JSON 500.
+    `wider`: path prefixes with a limit of their own (the admin desk's forms carry whole articles)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES,
+                 wider: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.wider = dict(wider or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = json_error(413, "body", f"the request body is larger than {self.max_body_bytes} bytes")
+        path = scope.get("path", "")
+        limit = next((n for prefix, n in self.wider.items() if path.startswith(prefix)), self.max_body_bytes)
+        too_large = json_error(413, "body", f"the request body is larger than {limit} bytes")
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body_bytes:
+        if length.isdigit() and int(length) > limit:
             await too_large(scope, receive, send)
             return
         chunks, size = [], 0
@@ -76,7 +81,7 @@ class Guard:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_body_bytes:
+            if size > limit:
                 await too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):

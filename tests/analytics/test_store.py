@@ -248,3 +248,31 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KbError, match=DB_ENV):
         open_store(tmp_path, "not a url")
+
+
+def test_report_counts_group_by_utc_day_locale_decision_and_article(store: Store) -> None:
+    from kb.analytics.store import DailyCount, FeedbackDay, feedback, queries
+
+    def at(day: int, hour: int) -> dt.datetime:
+        return dt.datetime(2026, 3, day, hour, 30, tzinfo=dt.UTC)
+
+    base = {"endpoint": "search", "query_scrubbed": "q", "confidence": 0.5, "top_ids": [], "top_scores": [],
+            "served_machine": False, "served_fallback": False, "generation": "g", "tracks_clicks": True}
+    rows = [(at(1, 23), "de", "answer", "a"), (at(1, 0), "de", "handoff", None), (at(2, 0), "de", "answer", "a"),
+            (at(2, 12), "pl", "clarify", "b"), (at(2, 23), "pl", "answer", "a")]
+    votes = [(at(1, 23), "a", True), (at(1, 1), "a", False), (at(2, 5), "a", True), (at(2, 6), "b", False)]
+    with store.engine.begin() as conn:
+        conn.execute(queries.insert(), [{**base, "ts": ts, "locale": loc, "decision": dec, "clicked_id": clicked}
+                                        for ts, loc, dec, clicked in rows])
+        conn.execute(feedback.insert(), [{"ts": ts, "article_id": aid, "locale": "de", "helpful": helpful}
+                                         for ts, aid, helpful in votes])
+    assert store.searches_per_day() == [DailyCount("2026-03-01", "de", 2), DailyCount("2026-03-02", "de", 1),
+                                        DailyCount("2026-03-02", "pl", 2)]
+    assert store.searches_per_day(since=at(2, 0)) == [DailyCount("2026-03-02", "de", 1),
+                                                      DailyCount("2026-03-02", "pl", 2)]
+    assert store.decisions_per_locale() == {("de", "answer"): 2, ("de", "handoff"): 1, ("pl", "clarify"): 1,
+                                            ("pl", "answer"): 1}
+    assert store.feedback_per_day() == [FeedbackDay("2026-03-01", "a", 1, 1), FeedbackDay("2026-03-02", "a", 1, 0),
+                                        FeedbackDay("2026-03-02", "b", 0, 1)]
+    assert store.opened_from_search() == [("a", 3), ("b", 1)]
+    assert store.opened_from_search(since=at(2, 1), limit=1) == [("a", 1)]
