@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.content.locales import fallback_chain
-from kb.content.text import plain
+from kb.content.text import VISIBLE_MESSAGE, plain, visible
 from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
@@ -307,9 +307,9 @@ class Engine:
 
 
 def _check_query(query: str, param: str = "q") -> str:
-    query = (query or "").replace("\ufeff", "").strip()  # a byte-order mark pasted along is no text
+    query = visible(query or "")  # NUL, zero-width spaces, a byte-order mark pasted along: no text
     if not query:
-        raise QueryError(param, "must not be empty")
+        raise QueryError(param, VISIBLE_MESSAGE)
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(param, f"is {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed")
     return query

@@ -11,20 +11,31 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from kb import API_PREFIX
 from kb.content.article import Review
+from kb.content.text import VISIBLE_MESSAGE, has_visible, visible_pattern
 from kb.search import results as r
 from kb.search.engine import MAX_QUERY_CHARS
 from kb.translate import review as rv
 
-# Not blank: some character that is not white space. Spelled out, because JSON Schema's
-# ECMAScript `\S`, Python's and pydantic's (Rust) disagree on U+FEFF and U+0085.
-NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0085]"
+# Not blank: some character that shows, not only white space, control or format characters
+# (kb.content.text.visible_pattern spells them out: JSON Schema's ECMAScript `\S`, Python's and
+# pydantic's (Rust) disagree). The pattern documents the rule; `Visible` applies it in full.
+NOT_BLANK = visible_pattern()
 MAX_REASON_CHARS = 500
+
+
+def _require_visible(value: str) -> str:
+    if not has_visible(value):
+        raise ValueError(VISIBLE_MESSAGE)
+    return value
+
+
+Visible = AfterValidator(_require_visible)
 
 
 def from_dataclass(cls: type, name: str | None = None, *, exclude: tuple[str, ...] = (),
@@ -86,7 +97,7 @@ class SuggestResponse(BaseModel):
 
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
+    question: Annotated[str, Visible] = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
 
 
@@ -170,7 +181,7 @@ class ReviewQueue(BaseModel):
 
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
+    by: Annotated[str, Visible] = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
 
 
 ApproveResponse = from_dataclass(rv.Approval, "ApproveResponse")

@@ -259,6 +259,10 @@ def test_handoff_carries_the_support_contact(client: TestClient) -> None:
     ({"q": "   "}, "q"),
     ({"q": "\ufeff"}, "q"),  # blank to JSON Schema (ECMAScript) though not to Python's \S
     ({"q": "\u3000\x85"}, "q"),
+    ({"q": "\x00"}, "q"),  # no visible character: control and format characters do not count
+    ({"q": "\u200b"}, "q"),
+    ({"q": "\u200b\u200d\u2060\ufeff\x1b"}, "q"),
+    ({"q": "\U000e0001"}, "q"),  # above the pattern's reach: the validator catches it
     ({"q": "x" * 501}, "q"),
     ({"q": "refund", "lang": "zz"}, "lang"),
     ({"q": "refund", "lang": ""}, "lang"),
@@ -271,6 +275,19 @@ def test_handoff_carries_the_support_contact(client: TestClient) -> None:
 ])
 def test_search_bad_input_names_the_parameter(client: TestClient, params: dict[str, str], param: str) -> None:
     _error(client.get("/v1/search", params=params), 422, param)
+
+
+@pytest.mark.parametrize("q", ["\x00", "\u200b", "\u2060\ufeff", "\U000e0001"])
+def test_invisible_queries_are_refused_everywhere(client: TestClient, q: str) -> None:
+    for path in ("/v1/search", "/v1/suggest"):
+        assert "visible character" in _error(client.get(path, params={"q": q}), 422, "q")
+    assert "visible character" in _error(client.post("/v1/answer", json={"question": q}), 422, "question")
+
+
+def test_control_and_format_characters_are_dropped_from_a_query(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "\u200bcancel\x00 my\torder\u2060", "lang": "en"}).json()
+    assert body["query"] == "cancel my order"
+    assert body["hits"][0]["id"] == "cancel-order"
 
 
 # -- /v1/answer ----------------------------------------------------------------------------------
@@ -311,6 +328,9 @@ def test_answer_honours_accept_language(client: TestClient) -> None:
     ({"json": {"question": ""}}, 422, "question"),
     ({"json": {"question": " \n "}}, 422, "question"),
     ({"json": {"question": "\ufeff"}}, 422, "question"),
+    ({"json": {"question": "\x00"}}, 422, "question"),
+    ({"json": {"question": "\u200b \u2060"}}, 422, "question"),
+    ({"json": {"question": "\U000e0001\U000e0020"}}, 422, "question"),
     ({"json": {"question": "x" * 501}}, 422, "question"),
     ({"json": {"question": "refund", "lang": "xx-bad!"}}, 422, "lang"),
     ({"json": {"question": "refund", "lang": 7}}, 422, "lang"),
