@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 import kb
 from kb.analytics.retention import Pruner
@@ -30,6 +29,7 @@ from kb.web.routes.gaps import gaps_router
 from kb.web.routes.health import health_router
 from kb.web.routes.review import admin_router
 from kb.web.routes.search import search_router
+from kb.web.routing import HeadAsGet, LocalRedirects, site_mount
 from kb.web.security import SecurityConfig
 from kb.web.security import install as install_security
 
@@ -82,7 +82,7 @@ def _mount_site(app: FastAPI, site_dir: Path | str | None, source_locale: str) -
             def root() -> RedirectResponse:
                 return RedirectResponse(target)
 
-        app.mount("/", StaticFiles(directory=site, html=True), name="site")
+        app.router.routes.append(site_mount(site))  # never for API paths: they get the API's JSON 404/405
     else:
         @app.get("/", include_in_schema=False)
         def root_docs() -> RedirectResponse:
@@ -135,5 +135,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
         app.include_router(router)
     _install_openapi(app, engine)
     install_security(app, security or SecurityConfig.from_env(engine.config))
+    app.add_middleware(LocalRedirects, base_url=str(engine.config.get("base_url") or ""))
+    app.add_middleware(HeadAsGet)
     _mount_site(app, site_dir, engine.source_locale)
     return app
