@@ -77,7 +77,7 @@ class Support(BaseModel):
 # -- search, answer, suggest: from the engine's results -------------------------------------------
 BOUNDED = {"confidence": {"ge": 0, "le": 1}}
 SEARCH_ID = (str | None, {"description": f"Send it back with POST {API_PREFIX}/click when the shopper opens a "
-                                         "result (null when the query log is off)."})
+                                         "result or citation (null when the query log is off)."})
 
 Hit = from_dataclass(r.Hit)
 SearchResponse = from_dataclass(r.SearchResult, "SearchResponse", exclude=("took_ms",), fields=BOUNDED,
@@ -87,7 +87,8 @@ Citation = from_dataclass(r.Citation)
 AnswerBody = from_dataclass(r.AnswerBody)
 AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation",), fields=BOUNDED,
                                 types={"answer": AnswerBody | None, "citations": list[Citation],
-                                       "alternatives": list[Citation], "support": Support | None})
+                                       "alternatives": list[Citation], "support": Support | None},
+                                after={"support": ("search_id", *SEARCH_ID)})
 Suggestion = from_dataclass(r.Suggestion)
 
 
@@ -99,6 +100,8 @@ class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     question: Annotated[str, Visible] = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
+    track: bool = Field(default=False, description=f"The client reports the article the shopper opens with POST "
+                        f"{API_PREFIX}/click, so an answer without a click counts as a content gap.")
 
 
 class ArticleResponse(BaseModel):
@@ -151,7 +154,8 @@ class FeedbackResponse(BaseModel):
 
 class ClickRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description=f"search_id of the {API_PREFIX}/search response.")
+    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description=f"search_id of the {API_PREFIX}/search or "
+                                                                  f"{API_PREFIX}/answer response.")
     article_id: str = Field(min_length=1, max_length=120, description="The result the shopper opened.")
 
 
@@ -197,8 +201,8 @@ def search_json(result: r.SearchResult, search_id: str | None = None) -> dict[st
     return search_response(result, search_id).model_dump(mode="json")
 
 
-def answer_response(answer: r.Answer) -> BaseModel:
-    return AnswerResponse.model_validate(dataclasses.asdict(answer))
+def answer_response(answer: r.Answer, search_id: str | None = None) -> BaseModel:
+    return AnswerResponse.model_validate({**dataclasses.asdict(answer), "search_id": search_id})
 
 
 def suggest_response(suggestions: Sequence[r.Suggestion]) -> SuggestResponse:

@@ -62,11 +62,13 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
         """For chatbots: answer, clarify (choose among the alternatives) or handoff (to a person)."""
         out = engine.answer(body.question, lang=body.lang, accept_language=accept_language)
         cited = out.citations + out.alternatives
+        search_id = uuid.uuid4().hex if store is not None else None
         _log(store, endpoint="answer", locale=out.locale, query=out.question, decision=out.decision,
              confidence=out.confidence, top_ids=[c.id for c in cited], top_scores=[c.score for c in cited],
              served_machine=bool(cited and cited[0].machine_translated),
-             served_fallback=bool(cited and cited[0].fallback), generation=out.generation)
-        return m.answer_response(out)
+             served_fallback=bool(cited and cited[0].fallback), generation=out.generation, search_id=search_id,
+             tracks_clicks=body.track)
+        return m.answer_response(out, search_id)
 
     @api.get("/suggest", response_model=m.SuggestResponse, responses=documented(422))
     def suggest(q: QueryText, lang: Lang = None, accept_language: AcceptLanguage = None) -> m.SuggestResponse:
