@@ -22,6 +22,7 @@ from kb.analytics.retention import Pruner
 from kb.analytics.retention import retention_days as configured_retention
 from kb.search.engine import Engine
 from kb.translate.live import live_translator
+from kb.web.docs import install_docs
 from kb.web.errors import HANDLERS, MAX_BODY_BYTES, Guard
 from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
@@ -126,7 +127,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app = FastAPI(title="kb help center API", version=kb.__version__, lifespan=lifespan,
                   description="Multilingual search, answers for chatbots, articles and feedback. "
                               "Errors: `{\"error\": {\"param\", \"message\"}}`.",
-                  exception_handlers=HANDLERS)  # type: ignore[arg-type]
+                  exception_handlers=HANDLERS, docs_url=None, redoc_url=None)  # type: ignore[arg-type]
     app.state.engine, app.state.store = engine, store
     app.add_middleware(Guard, max_body_bytes=max_body_bytes)
     for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
@@ -134,6 +135,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
                    health_router(engine)):
         app.include_router(router)
     _install_openapi(app, engine)
+    install_docs(app)  # Swagger UI and ReDoc with their assets from this server, not a CDN
     install_security(app, security or SecurityConfig.from_env(engine.config))
     app.add_middleware(LocalRedirects, base_url=str(engine.config.get("base_url") or ""))
     app.add_middleware(HeadAsGet)

@@ -3,6 +3,7 @@ GET does; redirects never leave the site; the site's 404 page speaks the path's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,26 @@ def test_redirects_ignore_a_forged_host(client: TestClient, path: str, location:
 ])
 def test_local_location(location: str, expected: str) -> None:
     assert local_location(location, BASE) == expected
+
+
+# -- the API docs, offline -------------------------------------------------------------------------
+ASSET = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url\s*:\s*['"]([^'"]+)['"]""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_only_assets_of_this_server(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    refs = [a or b for a, b in ASSET.findall(response.text)]
+    assert refs, response.text
+    assert "//" not in "".join(refs), refs  # no other origin: no CDN, no web font
+    assert "https://" not in response.text and "http://" not in response.text.replace("http://www.w3.org", "")
+    csp = response.headers["content-security-policy"]
+    assert "https:" not in csp and "jsdelivr" not in csp
+    types = {".js": "javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json"}
+    for ref in refs:
+        asset = client.get(ref)
+        assert asset.status_code == 200, ref
+        kind = next(v for k, v in types.items() if ref.endswith(k))
+        assert kind in asset.headers["content-type"], (ref, asset.headers["content-type"])
+        assert len(asset.content) > (1000 if ref.endswith(".js") else 100), ref
