@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb.analytics.store import Store, open_store
+from kb.content.library import Library
 from kb.search.engine import Engine
+from kb.site.build import build_site
 from kb.web.app import create_app
 from kb.web.routing import local_location
 from kb.web.security import SecurityConfig
@@ -102,6 +104,21 @@ def test_the_404_page_speaks_the_language_of_the_path(client: TestClient) -> Non
     assert response.status_code == 404 and "Nie znaleziono strony" in response.text
     assert response.headers["content-type"].startswith("text/html")
     assert "Page not found" in client.get("/xx/nothing/").text  # no such locale: the root 404 page
+
+
+def test_the_built_site_answers_a_polish_404_in_polish(small_index: tuple[Path, Path], tmp_path: Path) -> None:
+    content, data = small_index
+    build_site(Library.load(content), tmp_path / "site", jobs=1)
+    app = create_app(data, site_dir=tmp_path / "site", engine=Engine(data), log_queries=False,
+                     security=SecurityConfig(rate=0), retention_days=None)
+    with TestClient(app) as c:
+        polish = c.get("/pl/nie-ma-takiej-strony/")
+        assert polish.status_code == 404 and '<html lang="pl"' in polish.text and "Nie znaleziono strony" in polish.text
+        german = c.get("/de/orders/no-such-article/")
+        assert german.status_code == 404 and "Seite nicht gefunden" in german.text
+        elsewhere = c.get("/no-such-folder/page.html")
+        assert elsewhere.status_code == 404 and '<html lang="en"' in elsewhere.text
+        assert c.get("/pl/").status_code == 200
 
 
 @pytest.mark.parametrize(("path", "location"), [
