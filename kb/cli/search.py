@@ -66,7 +66,8 @@ def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],
         typer.echo(f"   {hit.url}")
         typer.echo(f"   {hit.snippet[:160]}")
     if result.support:
-        typer.echo("Nothing fits well. Reach a person: " + "; ".join(result.support["channels"])
+        lead = "None of these? " if result.decision == "clarify" else "Nothing fits well. "
+        typer.echo(lead + "Reach a person: " + "; ".join(result.support["channels"])
                    + f" ({result.support['hours']})")
 
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.content.locales import fallback_chain
-from kb.content.text import plain
+from kb.content.text import VISIBLE_MESSAGE, plain, visible
 from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
@@ -153,7 +153,7 @@ class Engine:
         decision = decide(confidence, [s for _, s in ranked[:2]])
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
                             decision=decision, confidence=confidence, hits=hits,
-                            support=support_for(config, locale) if decision == "handoff" else None,
+                            support=support_for(config, locale) if decision != "answer" else None,
                             generation=index.generation, took_ms=(time.perf_counter() - started) * 1000)
 
     def _article_scores(self, index: Index, query: str, qvec: np.ndarray,
@@ -224,7 +224,7 @@ class Engine:
         snippet = _snippet(passage.text if passage else plain(record.body), query, record.locale)
         anchor = passage.anchor if passage else ""
         return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
-                   url=article_url(index.manifest["config"]["base_url"], record, anchor), anchor=anchor,
+                   url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor,
                    category=record.category, score=round(float(score), 4), machine_translated=machine,
                    review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
 
@@ -260,7 +260,7 @@ class Engine:
             alternatives = [Citation.of(h) for h in result.hits[:3]]
         # clarify carries the contact too: "none of these" must lead to a person
         support = support_for(index.manifest["config"], result.locale) if result.decision != "answer" else None
-        return Answer(question=result.query, locale=result.locale, decision=result.decision,
+        return Answer(question=result.query, locale=result.locale, locale_from=result.locale_from, decision=result.decision,
                       confidence=result.confidence, answer=body, citations=citations, alternatives=alternatives,
                       support=support, generation=result.generation)
 
@@ -293,7 +293,8 @@ class Engine:
             if served is None:
                 continue
             record, machine, fallback = served
-            out.append(Suggestion(id=aid, title=record.title, url=article_url(index.manifest["config"]["base_url"], record),
+            out.append(Suggestion(id=aid, title=record.title, url=article_url(index.manifest["config"]["base_url"], record,
+                                                                             page_locale=locale),
                                   locale=record.locale, machine_translated=machine, fallback=fallback))
         return out
 
@@ -307,9 +308,9 @@ class Engine:
 
 
 def _check_query(query: str, param: str = "q") -> str:
-    query = (query or "").replace("\ufeff", "").strip()  # a byte-order mark pasted along is no text
+    query = visible(query or "")  # NUL, zero-width spaces, a byte-order mark pasted along: no text
     if not query:
-        raise QueryError(param, "must not be empty")
+        raise QueryError(param, VISIBLE_MESSAGE)
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(param, f"is {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed")
     return query
@@ -322,8 +323,10 @@ def _first_section(record: ArticleRecord) -> Passage | None:
     return Passage(record.id, record.locale, "section", "", "", text[:400], text[:400])
 
 
-def article_url(base_url: str, record: ArticleRecord, anchor: str = "") -> str:
-    url = f"{base_url.rstrip('/')}/{record.locale}/{record.category}/{record.id}/"
+def article_url(base_url: str, record: ArticleRecord, anchor: str = "", page_locale: str | None = None) -> str:
+    """The site's page of the article as shown to a `page_locale` shopper (every locale of the site has
+    every article: a version of its own, else the fallback shown under that locale's menus and contact)."""
+    url = f"{base_url.rstrip('/')}/{page_locale or record.locale}/{record.category}/{record.id}/"
     return url + (f"#{anchor}" if anchor else "")
 
 

@@ -51,7 +51,7 @@ class SearchResult:
     decision: Decision
     confidence: float
     hits: list[Hit]
-    support: dict[str, Any] | None = doc("Support contact when the decision is handoff.")  # kb.toml [support.<locale>]
+    support: dict[str, Any] | None = doc("Support contact when the decision is clarify or handoff.")  # kb.toml [support.<locale>]
     generation: str = doc("The index generation that answered (it changes when `kb index` swaps in a new one).")
     took_ms: float
 
@@ -93,7 +93,8 @@ class Answer:
     handoff; the support contact comes with clarify and handoff, so "none of these" leads to a person."""
 
     question: str
-    locale: str
+    locale: str = doc("The shopper's locale.")
+    locale_from: LocaleFrom = doc("How the locale was chosen.")
     decision: Decision
     confidence: float
     answer: AnswerBody | None

@@ -144,6 +144,7 @@ class Site:
         specs = [PageSpec("root"), PageSpec("not_found")]
         for locale in self.config.locales:
             specs += [PageSpec("home", locale), PageSpec("search", locale)]
+            specs.append(PageSpec("not_found", locale))  # kb serve answers /<locale>/… misses with it
             specs += [PageSpec("category", locale, key) for key, _items in self.categories(locale)]
             specs += [PageSpec("article", locale, entry.id) for entry in self.entries(locale)]
         return specs
@@ -161,7 +162,7 @@ class Site:
         if kind == "root":
             return self.root_page()
         if kind == "not_found":
-            return self.not_found_page()
+            return self.not_found_page(locale)
         raise ValueError(f"unknown page kind {kind!r}")
 
     def _entry(self, locale: str, article_id: str) -> Entry:
@@ -213,12 +214,13 @@ class Site:
         data["canonical"] = self.routes.absolute(self.routes.path("/"))
         return Page("/", "root.html", data)
 
-    def not_found_page(self) -> Page:
-        source = self.library.source_locale
-        _ = i18n.translations(source).gettext
-        data = self.chrome(source, _("Page not found"), self.locale_switch(source, self.routes.home))
+    def not_found_page(self, locale: str = "") -> Page:
+        """The 404 page of `locale` at /<locale>/404.html; without one, the source locale's at /404.html."""
+        shown = locale or self.library.source_locale
+        _ = i18n.translations(shown).gettext
+        data = self.chrome(shown, _("Page not found"), self.locale_switch(shown, self.routes.home))
         data["robots"] = "noindex"
-        return Page("/404.html", "not_found.html", data)
+        return Page(f"/{locale}/404.html" if locale else "/404.html", "not_found.html", data)
 
     def home_page(self, locale: str, categories: list[tuple[str, list[Entry]]]) -> Page:
         _ = i18n.translations(locale).gettext

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 import kb
 from kb.analytics.retention import Pruner
@@ -25,6 +24,7 @@ from kb.search.engine import Engine
 from kb.translate.live import live_translator
 from kb.web.admin import MAX_FORM_BYTES, install_admin
 from kb.web.admin import PREFIX as ADMIN_PREFIX
+from kb.web.docs import install_docs
 from kb.web.errors import HANDLERS, MAX_BODY_BYTES, Guard
 from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
@@ -32,6 +32,7 @@ from kb.web.routes.gaps import gaps_router
 from kb.web.routes.health import health_router
 from kb.web.routes.review import admin_router
 from kb.web.routes.search import search_router
+from kb.web.routing import HeadAsGet, LocalRedirects, site_mount
 from kb.web.security import SecurityConfig
 from kb.web.security import install as install_security
 
@@ -84,7 +85,7 @@ def _mount_site(app: FastAPI, site_dir: Path | str | None, source_locale: str) -
             def root() -> RedirectResponse:
                 return RedirectResponse(target)
 
-        app.mount("/", StaticFiles(directory=site, html=True), name="site")
+        app.router.routes.append(site_mount(site))  # never for API paths: they get the API's JSON 404/405
     else:
         @app.get("/", include_in_schema=False)
         def root_docs() -> RedirectResponse:
@@ -129,7 +130,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app = FastAPI(title="kb help center API", version=kb.__version__, lifespan=lifespan,
                   description="Multilingual search, answers for chatbots, articles and feedback. "
                               "Errors: `{\"error\": {\"param\", \"message\"}}`.",
-                  exception_handlers=HANDLERS)  # type: ignore[arg-type]
+                  exception_handlers=HANDLERS, docs_url=None, redoc_url=None)  # type: ignore[arg-type]
     app.state.engine, app.state.store = engine, store
     app.add_middleware(Guard, max_body_bytes=max_body_bytes, wider={f"{ADMIN_PREFIX}/": MAX_FORM_BYTES})
     for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
@@ -138,6 +139,9 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
         app.include_router(router)
     install_admin(app, data_dir, content_dir or "content", engine, store)
     _install_openapi(app, engine)
+    install_docs(app)  # Swagger UI and ReDoc with their assets from this server, not a CDN
     install_security(app, security or SecurityConfig.from_env(engine.config))
+    app.add_middleware(LocalRedirects, base_url=str(engine.config.get("base_url") or ""))
+    app.add_middleware(HeadAsGet)
     _mount_site(app, site_dir, engine.source_locale)
     return app

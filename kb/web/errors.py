@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kb.content.text import VISIBLE_MESSAGE
 from kb.search.detect import BadLocale
 from kb.search.engine import QueryError
 from kb.web import schemas as m
+from kb.web.schemas import NOT_BLANK
 
 logger = logging.getLogger("kb.api")
 
@@ -121,7 +123,9 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         pos = loc[1] if len(loc) > 1 else "?"
         return json_error(400, "body", f"malformed JSON: {detail} at character {pos}")
     param = _param_of(loc)
-    message = str(first.get("msg", "invalid value"))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "string_pattern_mismatch" and (first.get("ctx") or {}).get("pattern") == NOT_BLANK:
+        message = VISIBLE_MESSAGE
     if loc == ("body",) and "json" not in request.headers.get("content-type", ""):
         message = "send a JSON object with Content-Type: application/json"
     elif first.get("type") == "extra_forbidden":

@@ -8,10 +8,11 @@ from fastapi import Header, Query
 
 from kb.search.detect import choose_locale
 from kb.search.engine import MAX_QUERY_CHARS, Engine
-from kb.web.schemas import NOT_BLANK
+from kb.web.schemas import NOT_BLANK, Visible
 
 QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK,
-                                 description=f"What the shopper typed (1–{MAX_QUERY_CHARS} characters).")]
+                                 description=f"What the shopper typed (1–{MAX_QUERY_CHARS} characters, "
+                                             "some of them visible)."), Visible]
 Lang = Annotated[str | None, Query(min_length=1, max_length=35, description="Shopper's locale: one of the enabled locales "
                                    "(regional forms such as de-AT are matched to them); else Accept-Language, "
                                    "else the query's language, else the source locale.")]

@@ -11,20 +11,31 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from kb import API_PREFIX
 from kb.content.article import Review
+from kb.content.text import VISIBLE_MESSAGE, has_visible, visible_pattern
 from kb.search import results as r
 from kb.search.engine import MAX_QUERY_CHARS
 from kb.translate import review as rv
 
-# Not blank: some character that is not white space. Spelled out, because JSON Schema's
-# ECMAScript `\S`, Python's and pydantic's (Rust) disagree on U+FEFF and U+0085.
-NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u0085]"
+# Not blank: some character that shows, not only white space, control or format characters
+# (kb.content.text.visible_pattern spells them out: JSON Schema's ECMAScript `\S`, Python's and
+# pydantic's (Rust) disagree). The pattern documents the rule; `Visible` applies it in full.
+NOT_BLANK = visible_pattern()
 MAX_REASON_CHARS = 500
+
+
+def _require_visible(value: str) -> str:
+    if not has_visible(value):
+        raise ValueError(VISIBLE_MESSAGE)
+    return value
+
+
+Visible = AfterValidator(_require_visible)
 
 
 def from_dataclass(cls: type, name: str | None = None, *, exclude: tuple[str, ...] = (),
@@ -66,7 +77,7 @@ class Support(BaseModel):
 # -- search, answer, suggest: from the engine's results -------------------------------------------
 BOUNDED = {"confidence": {"ge": 0, "le": 1}}
 SEARCH_ID = (str | None, {"description": f"Send it back with POST {API_PREFIX}/click when the shopper opens a "
-                                         "result (null when the query log is off)."})
+                                         "result or citation (null when the query log is off)."})
 
 Hit = from_dataclass(r.Hit)
 SearchResponse = from_dataclass(r.SearchResult, "SearchResponse", exclude=("took_ms",), fields=BOUNDED,
@@ -76,7 +87,8 @@ Citation = from_dataclass(r.Citation)
 AnswerBody = from_dataclass(r.AnswerBody)
 AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation",), fields=BOUNDED,
                                 types={"answer": AnswerBody | None, "citations": list[Citation],
-                                       "alternatives": list[Citation], "support": Support | None})
+                                       "alternatives": list[Citation], "support": Support | None},
+                                after={"support": ("search_id", *SEARCH_ID)})
 Suggestion = from_dataclass(r.Suggestion)
 
 
@@ -86,8 +98,10 @@ class SuggestResponse(BaseModel):
 
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
+    question: Annotated[str, Visible] = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     lang: str | None = Field(default=None, min_length=1, max_length=35, description="Shopper's locale (else Accept-Language, else detected).")
+    track: bool = Field(default=False, description=f"The client reports the article the shopper opens with POST "
+                        f"{API_PREFIX}/click, so an answer without a click counts as a content gap.")
 
 
 class ArticleResponse(BaseModel):
@@ -140,7 +154,8 @@ class FeedbackResponse(BaseModel):
 
 class ClickRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description=f"search_id of the {API_PREFIX}/search response.")
+    search_id: str = Field(pattern=r"^[0-9a-f]{32}$", description=f"search_id of the {API_PREFIX}/search or "
+                                                                  f"{API_PREFIX}/answer response.")
     article_id: str = Field(min_length=1, max_length=120, description="The result the shopper opened.")
 
 
@@ -170,7 +185,7 @@ class ReviewQueue(BaseModel):
 
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
+    by: Annotated[str, Visible] = Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Who approves.")
 
 
 ApproveResponse = from_dataclass(rv.Approval, "ApproveResponse")
@@ -186,8 +201,8 @@ def search_json(result: r.SearchResult, search_id: str | None = None) -> dict[st
     return search_response(result, search_id).model_dump(mode="json")
 
 
-def answer_response(answer: r.Answer) -> BaseModel:
-    return AnswerResponse.model_validate(dataclasses.asdict(answer))
+def answer_response(answer: r.Answer, search_id: str | None = None) -> BaseModel:
+    return AnswerResponse.model_validate({**dataclasses.asdict(answer), "search_id": search_id})
 
 
 def suggest_response(suggestions: Sequence[r.Suggestion]) -> SuggestResponse:

@@ -253,7 +253,19 @@ def test_every_locale_gets_every_article(built: tuple[Path, BuildReport]) -> Non
         assert (out / locale / "orders" / "index.html").is_file()
         assert (out / locale / "search" / "index.html").is_file()
     assert (out / "index.html").is_file() and (out / "404.html").is_file()
-    assert report.pages == report.rendered == 2 + 4 * (2 + 2 + 3)  # root, 404; home, search, categories, articles
+    assert report.pages == report.rendered == 2 + 4 * (3 + 2 + 3)  # root, 404; home, search, 404, categories, articles
+
+
+def test_each_locale_has_its_own_404_page(built: tuple[Path, BuildReport]) -> None:
+    out, _ = built
+    german = (out / "de" / "404.html").read_text(encoding="utf-8")
+    assert '<html lang="de"' in german and "Seite nicht gefunden" in german and 'href="/de/"' in german
+    assert 'action="/de/search/"' in german and 'content="noindex' in german
+    french = (out / "fr" / "404.html").read_text(encoding="utf-8")
+    assert '<html lang="fr"' in french and "Page introuvable" in french
+    root = (out / "404.html").read_text(encoding="utf-8")
+    assert '<html lang="en"' in root and "Page not found" in root
+    assert "404.html" not in (out / "de" / "sitemap.xml").read_text(encoding="utf-8")
 
 
 def test_html_lang_and_dir(built: tuple[Path, BuildReport]) -> None:

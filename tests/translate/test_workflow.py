@@ -608,8 +608,9 @@ def test_admin_api_approve(admin: TestClient, monkeypatch: pytest.MonkeyPatch, i
     assert admin.post("/v1/admin/review/nope/de/approve", json={"by": "Anna"}, headers=auth).status_code == 404
     assert admin.post("/v1/admin/review/track-order/en/approve", json={"by": "Anna"}, headers=auth).status_code == 409
     assert admin.post("/v1/admin/review/track-order/xx-!!/approve", json={"by": "A"}, headers=auth).status_code == 422
-    r = admin.post("/v1/admin/review/return-item/de/approve", json={"by": ""}, headers=auth)
-    assert r.status_code == 422 and r.json()["error"]["param"] == "by"
+    for nobody in ("", "\u200b", "\x00\u2060", "\U000e0001"):  # a name needs a visible character
+        r = admin.post("/v1/admin/review/return-item/de/approve", json={"by": nobody}, headers=auth)
+        assert r.status_code == 422 and r.json()["error"]["param"] == "by", nobody
     assert admin.get("/v1/admin/review", params={"locale": "fr"}, headers=auth).status_code == 422
     schema = admin.get("/openapi.json").json()
     assert "/v1/admin/review/{id}/{locale}/approve" in schema["paths"]

@@ -218,6 +218,8 @@ def test_english_only_article_served_to_polish_query_is_flagged_fallback(client:
     assert body["locale"] == "pl"
     top = body["hits"][0]
     assert (top["id"], top["locale"], top["fallback"]) == ("payment-methods", "en", True)
+    # the Polish fallback page (Polish menus and contact, the English text): the site has one for every article
+    assert top["url"].startswith("https://help.example/pl/payments/payment-methods/")
 
 
 def test_machine_draft_is_flagged(client: TestClient) -> None:
@@ -259,6 +261,10 @@ def test_handoff_carries_the_support_contact(client: TestClient) -> None:
     ({"q": "   "}, "q"),
     ({"q": "\ufeff"}, "q"),  # blank to JSON Schema (ECMAScript) though not to Python's \S
     ({"q": "\u3000\x85"}, "q"),
+    ({"q": "\x00"}, "q"),  # no visible character: control and format characters do not count
+    ({"q": "\u200b"}, "q"),
+    ({"q": "\u200b\u200d\u2060\ufeff\x1b"}, "q"),
+    ({"q": "\U000e0001"}, "q"),  # above the pattern's reach: the validator catches it
     ({"q": "x" * 501}, "q"),
     ({"q": "refund", "lang": "zz"}, "lang"),
     ({"q": "refund", "lang": ""}, "lang"),
@@ -273,14 +279,28 @@ def test_search_bad_input_names_the_parameter(client: TestClient, params: dict[s
     _error(client.get("/v1/search", params=params), 422, param)
 
 
+@pytest.mark.parametrize("q", ["\x00", "\u200b", "\u2060\ufeff", "\U000e0001"])
+def test_invisible_queries_are_refused_everywhere(client: TestClient, q: str) -> None:
+    for path in ("/v1/search", "/v1/suggest"):
+        assert "visible character" in _error(client.get(path, params={"q": q}), 422, "q")
+    assert "visible character" in _error(client.post("/v1/answer", json={"question": q}), 422, "question")
+
+
+def test_control_and_format_characters_are_dropped_from_a_query(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "\u200bcancel\x00 my\torder\u2060", "lang": "en"}).json()
+    assert body["query"] == "cancel my order"
+    assert body["hits"][0]["id"] == "cancel-order"
+
+
 # -- /v1/answer ----------------------------------------------------------------------------------
 def test_answer_contract(client: TestClient) -> None:
     r = client.post("/v1/answer", json={"question": "Wie storniere ich meine Bestellung?", "lang": "de"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"question", "locale", "decision", "confidence", "answer", "citations", "alternatives",
-                         "support"}
-    assert body["locale"] == "de" and body["decision"] == "answer" and body["support"] is None
+    assert set(body) == {"question", "locale", "locale_from", "decision", "confidence", "answer", "citations",
+                         "alternatives", "support", "search_id"}
+    assert body["locale"] == "de" and body["locale_from"] == "lang"
+    assert body["decision"] == "answer" and body["support"] is None and len(body["search_id"]) == 32
     assert set(body["answer"]) == {"id", "title", "markdown", "text"}
     assert body["answer"]["id"] == "cancel-order" and "**Bestellung" in body["answer"]["markdown"]
     assert "**" not in body["answer"]["text"]
@@ -298,7 +318,43 @@ def test_a_byte_order_mark_pasted_with_the_question_is_ignored(client: TestClien
 
 def test_answer_honours_accept_language(client: TestClient) -> None:
     r = client.post("/v1/answer", json={"question": "cancel my order"}, headers={"Accept-Language": "de"})
-    assert r.json()["locale"] == "de"
+    assert (r.json()["locale"], r.json()["locale_from"]) == ("de", "accept-language")
+    r = client.post("/v1/answer", json={"question": "cancel my order"})
+    assert r.json()["locale_from"] in ("detected", "default")
+
+
+def test_answer_citations_of_a_missing_translation_point_to_the_shoppers_page(client: TestClient) -> None:
+    body = client.post("/v1/answer", json={"question": "Czy mogę zapłacić przez PayPal?", "lang": "pl"}).json()
+    cited = body["citations"] + body["alternatives"]
+    top = next(c for c in cited if c["id"] == "payment-methods")
+    assert top["locale"] == "en" and top["fallback"] is True
+    assert top["url"].startswith("https://help.example/pl/payments/payment-methods/")
+    assert all(c["url"].startswith("https://help.example/pl/") for c in cited)
+
+
+def test_a_click_on_an_answer_is_recorded(client: TestClient, store: Store) -> None:
+    body = client.post("/v1/answer", json={"question": "How do I cancel my order?", "lang": "en", "track": True}).json()
+    assert body["decision"] == "answer"
+    click = {"search_id": body["search_id"], "article_id": body["citations"][0]["id"]}
+    assert client.post("/v1/click", json=click).json() == {"recorded": True}
+    row = next(r for r in store.list_queries(limit=5) if r["search_id"] == body["search_id"])
+    assert (row["endpoint"], row["tracks_clicks"], row["clicked_id"], row["clicked_rank"]) == (
+        "answer", True, "cancel-order", 1)
+
+
+def test_clarify_carries_the_contact_in_search_and_answer(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.engine as eng
+
+    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)  # the middle band, whatever the scores
+    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    search = client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
+    answer = client.post("/v1/answer", json={"question": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
+    for body in (search, answer):
+        assert body["decision"] == "clarify"
+        assert body["support"] is not None and body["support"]["channels"] == ["E-Mail: hilfe@shop.example"]
+    monkeypatch.undo()
+    assert client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()[
+        "support"] is None  # an answer needs no contact
 
 
 @pytest.mark.parametrize(("kwargs", "status", "param"), [
@@ -311,6 +367,9 @@ def test_answer_honours_accept_language(client: TestClient) -> None:
     ({"json": {"question": ""}}, 422, "question"),
     ({"json": {"question": " \n "}}, 422, "question"),
     ({"json": {"question": "\ufeff"}}, 422, "question"),
+    ({"json": {"question": "\x00"}}, 422, "question"),
+    ({"json": {"question": "\u200b \u2060"}}, 422, "question"),
+    ({"json": {"question": "\U000e0001\U000e0020"}}, 422, "question"),
     ({"json": {"question": "x" * 501}}, 422, "question"),
     ({"json": {"question": "refund", "lang": "xx-bad!"}}, 422, "lang"),
     ({"json": {"question": "refund", "lang": 7}}, 422, "lang"),
@@ -365,6 +424,7 @@ def test_article_flags(client: TestClient) -> None:
     assert stale["locale"] == "de" and stale["stale"] is True
     fallback = client.get("/v1/articles/payment-methods", params={"lang": "pl"}).json()
     assert fallback["locale"] == "en" and fallback["fallback"] is True and fallback["available_locales"] == ["en"]
+    assert fallback["url"] == "https://help.example/pl/payments/payment-methods/"  # the Polish fallback page
     draft = client.get("/v1/articles/track-order", headers={"Accept-Language": "de-AT"}).json()
     assert draft["locale"] == "de" and draft["machine_translated"] is True and draft["review"] == "machine"
     default = client.get("/v1/articles/track-order").json()

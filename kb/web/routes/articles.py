@@ -42,7 +42,8 @@ def articles_router(engine: Engine) -> APIRouter:
             id=record.id, locale=record.locale, title=record.title, category=record.category,
             markdown=record.body.strip(), updated=record.updated, review=record.review,  # type: ignore[arg-type]
             machine_translated=machine, stale=record.stale, fallback=fallback,
-            url=article_url(index.manifest["config"]["base_url"], record), available_locales=ordered)
+            url=article_url(index.manifest["config"]["base_url"], record, page_locale=locale),
+            available_locales=ordered)
 
     @api.get("/locales", response_model=m.LocalesResponse, responses=documented())
     def locales() -> m.LocalesResponse:

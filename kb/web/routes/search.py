@@ -10,7 +10,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from kb import API_PREFIX
@@ -18,6 +18,7 @@ from kb.search.engine import Engine
 from kb.web import schemas as m
 from kb.web.errors import documented
 from kb.web.params import AcceptLanguage, Lang, QueryText
+from kb.web.routing import is_head
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
@@ -38,7 +39,7 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, tags=["search"])
 
     @api.get("/search", response_model=m.SearchResponse, responses=documented(422))
-    def search(q: QueryText, lang: Lang = None,
+    def search(request: Request, q: QueryText, lang: Lang = None,
                k: Annotated[int, Query(ge=1, le=50, description="How many articles (1–50).")] = 10,
                category: Annotated[str | None, Query(max_length=100, description="Only this category key.")] = None,
                track: Annotated[bool, Query(description="The client reports the result the shopper opens with "
@@ -48,8 +49,9 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
         """Search the help center in any language; each article served in the shopper's locale."""
         result = engine.search(q, lang=lang, accept_language=accept_language, k=k, category=category)
         top = result.hits[0] if result.hits else None
-        search_id = uuid.uuid4().hex if store is not None else None
-        _log(store, endpoint="search", locale=result.locale, query=result.query, decision=result.decision,
+        logged = store if not is_head(request.scope) else None  # a HEAD (a monitor's probe) is no shopper's search
+        search_id = uuid.uuid4().hex if logged is not None else None
+        _log(logged, endpoint="search", locale=result.locale, query=result.query, decision=result.decision,
              confidence=result.confidence, top_ids=[h.id for h in result.hits], top_scores=[h.score for h in result.hits],
              served_machine=bool(top and top.machine_translated), served_fallback=bool(top and top.fallback),
              generation=result.generation, search_id=search_id, tracks_clicks=track)
@@ -60,11 +62,13 @@ def search_router(engine: Engine, store: Store | None) -> APIRouter:
         """For chatbots: answer, clarify (choose among the alternatives) or handoff (to a person)."""
         out = engine.answer(body.question, lang=body.lang, accept_language=accept_language)
         cited = out.citations + out.alternatives
+        search_id = uuid.uuid4().hex if store is not None else None
         _log(store, endpoint="answer", locale=out.locale, query=out.question, decision=out.decision,
              confidence=out.confidence, top_ids=[c.id for c in cited], top_scores=[c.score for c in cited],
              served_machine=bool(cited and cited[0].machine_translated),
-             served_fallback=bool(cited and cited[0].fallback), generation=out.generation)
-        return m.answer_response(out)
+             served_fallback=bool(cited and cited[0].fallback), generation=out.generation, search_id=search_id,
+             tracks_clicks=body.track)
+        return m.answer_response(out, search_id)
 
     @api.get("/suggest", response_model=m.SuggestResponse, responses=documented(422))
     def suggest(q: QueryText, lang: Lang = None, accept_language: AcceptLanguage = None) -> m.SuggestResponse:
