@@ -87,15 +87,35 @@ def fsync_dir(path: Path) -> None:
 
 def collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -> None:
     """Keep the live generation `keep` and the newest others up to `count` generations in all:
-    after a build the live one and the one before it (a reader may still be loading it)."""
+    after a build the live one and the one before it (a reader may still be loading it). Also
+    removes killed builds' leftovers at once. Called with the writers' lock held."""
     directory = index_dir(data_dir)
     gens = sorted((p for p in directory.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     old = [p for p in gens if p.name != keep][: max(0, len(gens) - count)]
     for path in old:
         shutil.rmtree(path, ignore_errors=True)
-    for path in directory.glob(".tmp-gen-*"):
-        if time.time() - path.stat().st_mtime > 3600:  # left by a killed build
+    remove_leftovers(directory)
+
+
+def _pid_of(name: str) -> int | None:
+    """The builder's process id in `.tmp-gen-<time>-<pid>-<ms>` or `.CURRENT.<pid>`."""
+    parts = name.rsplit(".", 1)[-1].split("-") if name.startswith(".CURRENT.") else name.split("-")
+    piece = parts[0] if name.startswith(".CURRENT.") else (parts[3] if len(parts) > 4 else "")
+    return int(piece) if piece.isdigit() else None
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Delete what killed builds left: their `.tmp-gen-*` folders and `.CURRENT.<pid>` pointers.
+    The caller holds the writers' lock, so no other build is running here: every such leftover
+    of another process is dead (a running build holds the lock while its folder exists). This
+    process's own are kept (the collector thread runs while this process's build writes)."""
+    for path in [*directory.glob(".tmp-gen-*"), *directory.glob(".CURRENT.*")]:
+        if _pid_of(path.name) == os.getpid():
+            continue
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @contextmanager
