@@ -8,6 +8,7 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 import threading
@@ -24,7 +25,7 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
+from kb.search.index import ArticleRecord, Index, Vectors, live_generation, load_index
 from kb.search.lexical import tokenize
 from kb.search.passages import Passage
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
@@ -46,6 +47,7 @@ HANDOFF_BELOW = 0.25
 
 
 MODES = ("hybrid", "dense", "lexical")
+logger = logging.getLogger("kb.search")
 
 
 class Translator(Protocol):
@@ -59,7 +61,12 @@ class QueryError(ParamError):
 
 
 class Engine:
-    """Loads the live index generation and reloads it when `kb index` swaps in a new one."""
+    """Loads the live index generation and reloads it when `kb index` swaps in a new one. A new
+    generation that fails its checks (kb/search/index/load.py) is refused: the one loaded keeps
+    serving, `problem` says why (logged once per generation), and it is tried again after
+    RETRY_FAILED seconds."""
+
+    RETRY_FAILED = 60.0
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
                  reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
@@ -79,6 +86,8 @@ class Engine:
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._reloading = False
+        self.problem: str | None = None  # why the newest generation is not the one served
+        self._failed: dict[str, float] = {}  # generation (or CURRENT's problem) -> when it failed
         self.query_vectors = QueryVectors(query_cache_size())
 
     # -- index lifecycle ------------------------------------------------------------------
@@ -87,26 +96,52 @@ class Engine:
         now = time.monotonic()
         if now - self._checked >= self.reload_interval:
             self._checked = now
-            gen = current_generation(self.data_dir)
+            try:
+                gen: Path | None = live_generation(self.data_dir)
+            except KbError as exc:  # CURRENT empty or naming nothing: keep serving, say so
+                gen = None
+                self._refused(str(exc), str(exc), now)
             with self._lock:
-                start = gen is not None and gen != self._index.path and not self._reloading
+                if gen is not None and gen == self._index.path:
+                    self.problem = None  # CURRENT points at what is served (again)
+                failed = self._failed.get(gen.name) if gen is not None else None
+                start = (gen is not None and gen != self._index.path and not self._reloading
+                         and (failed is None or now - failed >= self.RETRY_FAILED))
                 self._reloading = self._reloading or start
             if start:
-                threading.Thread(target=self._reload, daemon=True).start()
+                threading.Thread(target=self._reload, args=(gen,), daemon=True).start()
         return self._index
 
-    def _reload(self) -> None:
+    def _reload(self, gen: Path | None = None) -> None:
         try:
-            fresh = load_index(self.data_dir, self._index.manifest["embedder"], reuse=self._index)
+            gen = gen or live_generation(self.data_dir)
+            fresh = load_index(self.data_dir, self._index.manifest["embedder"], reuse=self._index, generation=gen)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the loaded generation keeps serving
+            name = gen.name if gen is not None else "CURRENT"
+            message = str(exc) if isinstance(exc, KbError) else \
+                f"generation {name} refused: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+            self._refused(name, message, time.monotonic())
+        else:
             with self._lock:
                 self._index, self._vectors = fresh, fresh.vectors
-        except (KbError, OSError, ValueError):
-            pass  # keep serving the old generation; the next check tries again
+                self.problem = None
+                self._failed.clear()
         finally:
             with self._lock:
                 self._reloading = False
 
+    def _refused(self, key: str, message: str, now: float) -> None:
+        """Note why the newest generation is not served; log it the first time only."""
+        with self._lock:
+            first = key not in self._failed
+            self._failed[key] = now
+            self.problem = message
+            serving = self._index.generation
+        if first:
+            logger.error("%s (still serving %s)", message, serving)
+
     def reload_now(self) -> None:
+        """Load the live generation now (in this thread), whatever failed before."""
         self._reload()
 
     @property

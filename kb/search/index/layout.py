@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from kb.errors import KbError
+
 KEEP_GENERATIONS = 2
 GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
 
@@ -40,14 +42,31 @@ def writer_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_generation(data_dir: Path) -> Path | None:
+def live_generation(data_dir: Path) -> Path:
+    """The live generation's folder, as CURRENT names it; a KbError naming CURRENT when it names
+    none (missing, empty, or naming a folder that is not there)."""
     pointer = index_dir(data_dir) / "CURRENT"
     try:
-        name = pointer.read_text().strip()
+        name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        return None
+        raise KbError(f"no search index in {data_dir}: run 'kb index' first") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KbError(f"{pointer} cannot be read ({exc}): run 'kb index' to write a new generation") from None
+    if not name:
+        raise KbError(f"{pointer} is empty: run 'kb index' to write a new generation")
     path = index_dir(data_dir) / name
-    return path if path.is_dir() else None
+    if not name.startswith("gen-") or "/" in name or "\\" in name or not path.is_dir():
+        raise KbError(f"{pointer} names {name[:80]!r}, which is no generation folder in {index_dir(data_dir)}: "
+                      "run 'kb index' to write a new generation")
+    return path
+
+
+def current_generation(data_dir: Path) -> Path | None:
+    """The live generation's folder, or None when CURRENT names none (a build then starts afresh)."""
+    try:
+        return live_generation(data_dir)
+    except KbError:
+        return None
 
 
 def new_name() -> str:
