@@ -8,10 +8,8 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 from __future__ import annotations
 
 import html
-import logging
 import math
 import re
-import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +23,9 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.index import ArticleRecord, Index, Vectors, live_generation, load_index
+from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.lexical import tokenize
+from kb.search.live import LiveIndex
 from kb.search.passages import Passage
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
 
@@ -47,7 +46,6 @@ HANDOFF_BELOW = 0.25
 
 
 MODES = ("hybrid", "dense", "lexical")
-logger = logging.getLogger("kb.search")
 
 
 class Translator(Protocol):
@@ -61,12 +59,8 @@ class QueryError(ParamError):
 
 
 class Engine:
-    """Loads the live index generation and reloads it when `kb index` swaps in a new one. A new
-    generation that fails its checks (kb/search/index/load.py) is refused: the one loaded keeps
-    serving, `problem` says why (logged once per generation), and it is tried again after
-    RETRY_FAILED seconds."""
-
-    RETRY_FAILED = 60.0
+    """Serves the live index generation, reloaded when `kb index` swaps in a new one (a new one
+    that fails its checks is refused and the loaded one keeps serving: kb/search/live.py)."""
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
                  reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
@@ -76,73 +70,30 @@ class Engine:
         self.lex_weight = lex_weight
         self.data_dir = Path(data_dir)
         self.translator = translator
-        self.reload_interval = reload_interval
-        self._index = load_index(self.data_dir)
-        self.embedder = get_embedder(self._index.manifest["embedder"])
-        if self.embedder.version != self._index.manifest["embedder_version"]:
-            raise KbError(f"the index was built with {self._index.manifest['embedder_version']}, "
+        self.live = LiveIndex(self.data_dir, reload_interval)
+        manifest = self.live.current.manifest
+        self.embedder = get_embedder(manifest["embedder"])
+        if self.embedder.version != manifest["embedder_version"]:
+            raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
-        self._vectors = self._index.vectors
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
-        self._reloading = False
-        self.problem: str | None = None  # why the newest generation is not the one served
-        self._failed: dict[str, float] = {}  # generation (or CURRENT's problem) -> when it failed
         self.query_vectors = QueryVectors(query_cache_size())
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
     def index(self) -> Index:
-        now = time.monotonic()
-        if now - self._checked >= self.reload_interval:
-            self._checked = now
-            try:
-                gen: Path | None = live_generation(self.data_dir)
-            except KbError as exc:  # CURRENT empty or naming nothing: keep serving, say so
-                gen = None
-                self._refused(str(exc), str(exc), now)
-            with self._lock:
-                if gen is not None and gen == self._index.path:
-                    self.problem = None  # CURRENT points at what is served (again)
-                failed = self._failed.get(gen.name) if gen is not None else None
-                start = (gen is not None and gen != self._index.path and not self._reloading
-                         and (failed is None or now - failed >= self.RETRY_FAILED))
-                self._reloading = self._reloading or start
-            if start:
-                threading.Thread(target=self._reload, args=(gen,), daemon=True).start()
-        return self._index
+        return self.live.get()
 
-    def _reload(self, gen: Path | None = None) -> None:
-        try:
-            gen = gen or live_generation(self.data_dir)
-            fresh = load_index(self.data_dir, self._index.manifest["embedder"], reuse=self._index, generation=gen)
-        except Exception as exc:  # noqa: BLE001 - whatever it is, the loaded generation keeps serving
-            name = gen.name if gen is not None else "CURRENT"
-            message = str(exc) if isinstance(exc, KbError) else \
-                f"generation {name} refused: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
-            self._refused(name, message, time.monotonic())
-        else:
-            with self._lock:
-                self._index, self._vectors = fresh, fresh.vectors
-                self.problem = None
-                self._failed.clear()
-        finally:
-            with self._lock:
-                self._reloading = False
+    @property
+    def problem(self) -> str | None:
+        """Why the newest generation is not the one served (None: it is)."""
+        return self.live.problem
 
-    def _refused(self, key: str, message: str, now: float) -> None:
-        """Note why the newest generation is not served; log it the first time only."""
-        with self._lock:
-            first = key not in self._failed
-            self._failed[key] = now
-            self.problem = message
-            serving = self._index.generation
-        if first:
-            logger.error("%s (still serving %s)", message, serving)
+    @property
+    def public_problem(self) -> str | None:
+        return self.live.public_problem
 
     def reload_now(self) -> None:
-        """Load the live generation now (in this thread), whatever failed before."""
-        self._reload()
+        self.live.reload_now()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -159,9 +110,8 @@ class Engine:
     # -- search -----------------------------------------------------------------------------
     def snapshot(self) -> tuple[Index, Vectors]:
         """The live generation and its vectors, taken together: use one snapshot per request."""
-        self.index  # noqa: B018 - triggers the reload check
-        with self._lock:
-            return self._index, self._vectors
+        index = self.live.get()
+        return index, index.vectors
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,
