@@ -62,6 +62,7 @@ class Pruner:
         self.store, self.days, self.interval = store, days, interval
         self.runs = 0
         self.last: dict[str, int] | None = None
+        self.error: str | None = None  # the last prune's error (its type), while it failed: /healthz is degraded
         self.first_done = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,9 +70,11 @@ class Pruner:
     def prune_once(self) -> None:
         try:
             self.last = self.store.prune(dt.timedelta(days=self.days))
+            self.error = None
             if any(self.last.values()):
                 logger.info("pruned analytics older than %g days: %s", self.days, self.last)
-        except Exception:  # the store may be down; the API keeps serving
+        except Exception as exc:  # the store may be down; the API keeps serving
+            self.error = type(getattr(exc, "orig", None) or exc).__name__
             logger.exception("could not prune the analytics store")
         finally:
             self.runs += 1

@@ -32,6 +32,7 @@ from kb.web.routes.review import admin_router
 from kb.web.routes.search import search_router
 from kb.web.security import SecurityConfig
 from kb.web.security import install as install_security
+from kb.web.writes import StoreWrites
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
@@ -127,11 +128,12 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
                   description="Multilingual search, answers for chatbots, articles and feedback. "
                               "Errors: `{\"error\": {\"param\", \"message\"}}`.",
                   exception_handlers=HANDLERS)  # type: ignore[arg-type]
-    app.state.engine, app.state.store = engine, store
+    writes = StoreWrites()  # failed writes to the store, shown by /healthz
+    app.state.engine, app.state.store, app.state.writes = engine, store, writes
     app.add_middleware(Guard, max_body_bytes=max_body_bytes)
-    for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
+    for router in (search_router(engine, store, writes), articles_router(engine), feedback_router(engine, store, writes),
                    admin_router(data_dir, content_dir or "content", store), gaps_router(data_dir, engine, store),
-                   health_router(engine)):
+                   health_router(engine, writes)):
         app.include_router(router)
     _install_openapi(app, engine)
     install_security(app, security or SecurityConfig.from_env(engine.config))
