@@ -240,7 +240,7 @@ _noted: set[str] = set()
 
 
 def _unverified(gen: Path) -> None:
-    if gen.name not in _noted:
-        _noted.add(gen.name)
+    if str(gen) not in _noted:
+        _noted.add(str(gen))
         logger.warning("generation %s was written by an older kb, without hashes: served with its counts checked "
                        "only; run 'kb index' to write one with hashes", gen.name)

@@ -221,8 +221,8 @@ def read_previous(data_dir: Path, embedder: Embedder) -> Previous | None:
 
 def _damaged(gen: Path, problems: list[integrity.Damage]) -> None:
     """A live generation that fails its checks is not built upon (said once per generation)."""
-    if gen.name not in _warned:
-        _warned.add(gen.name)
+    if str(gen) not in _warned:
+        _warned.add(str(gen))
         logger.warning("the live generation %s is damaged (%s): building a new one without it",
                        gen.name, "; ".join(map(str, problems[:3])))
 
