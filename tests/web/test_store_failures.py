@@ -5,6 +5,7 @@ write succeeds again; a failed retention prune makes /healthz degraded too."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,29 @@ def test_a_failed_retention_prune_at_start_up_makes_health_degraded(engine: Engi
         pruner.prune_once()
         assert client.get("/v1/search", params={"q": "refund"}).status_code == 200  # the log writes again
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_failed_prune_is_tried_again_within_minutes_not_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.analytics import retention
+
+    class Flaky:
+        calls = 0
+
+        def prune(self, _older_than: Any) -> dict[str, int]:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise sa.exc.OperationalError("DELETE", {}, Exception("database is locked"))
+            return {"queries": 0, "feedback": 0}
+
+    monkeypatch.setattr(retention, "PRUNE_RETRY_SECONDS", 0.05)
+    pruner = retention.Pruner(Flaky(), 30, interval=3600).start()  # type: ignore[arg-type]
+    try:
+        assert pruner.first_done.wait(10)
+        deadline = time.monotonic() + 10
+        while Flaky.calls < 2:
+            assert time.monotonic() < deadline, "not tried again"
+            time.sleep(0.01)
+        time.sleep(0.05)
+        assert pruner.error is None and pruner.runs == 2
+    finally:
+        pruner.stop()
