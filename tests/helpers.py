@@ -163,3 +163,57 @@ def admin_sign_in(client: object, key: str, target: str = "/admin/") -> object:
     page = client.get("/admin/sign-in", params={"next": target})  # type: ignore[attr-defined]
     return client.post("/admin/sign-in", data={"csrf": form_value(page.text, "csrf"), "key": key,  # type: ignore[attr-defined]
                                                "next": target}, follow_redirects=False)
+
+
+# -- damaging an index, as a careless operator or a failing disk would ------------------------------
+def _scribble(path: Path) -> None:
+    """Random bytes over the middle half of the file, its size unchanged."""
+    import random
+
+    data = bytearray(path.read_bytes())
+    lo, hi = len(data) // 4, len(data) * 3 // 4
+    data[lo:hi] = random.Random(17).randbytes(hi - lo)
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _lines(path: Path, change: str) -> None:
+    import random
+
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if change == "shuffle":
+        shuffled = list(lines)
+        while shuffled == lines:
+            random.Random(5).shuffle(shuffled)
+        lines = shuffled
+    else:  # drop 30 % of them
+        lines = [line for i, line in enumerate(lines) if i % 10 >= 3]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+# kind -> (what it does to the live generation's folder or to index/CURRENT, the file a refusal names)
+DAMAGE = {
+    "scribble-faiss": (lambda gen: _scribble(gen / "dense.faiss"), "dense.faiss"),
+    "scribble-vectors": (lambda gen: _scribble(gen / "vectors.npy"), "vectors.npy"),
+    "shuffle-passages": (lambda gen: _lines(gen / "passages.jsonl", "shuffle"), "passages.jsonl"),
+    "drop-passages": (lambda gen: _lines(gen / "passages.jsonl", "drop"), "passages.jsonl"),
+    "truncate-faiss": (lambda gen: _truncate(gen / "dense.faiss"), "dense.faiss"),
+    "truncate-vectors": (lambda gen: _truncate(gen / "vectors.npy"), "vectors.npy"),
+    "truncate-articles": (lambda gen: _truncate(gen / "articles.jsonl"), "articles.jsonl"),
+    "truncate-manifest": (lambda gen: _truncate(gen / "manifest.json"), "manifest.json"),
+    "truncate-bm25": (lambda gen: _truncate(gen / "bm25-en" / "indices.csc.index.npy"), "bm25-en/indices.csc.index.npy"),
+    "empty-current": (lambda gen: (gen.parent / "CURRENT").write_text(""), "CURRENT"),
+    "dangling-current": (lambda gen: (gen.parent / "CURRENT").write_text("gen-20200101T000000-1-00000\n"), "CURRENT"),
+}
+
+
+def damage(generation: Path, kind: str) -> str:
+    """Damage the generation folder `generation` (or its index/CURRENT) as DAMAGE[kind] says;
+    returns the file a refusal must name."""
+    change, file = DAMAGE[kind]
+    change(generation)
+    return file

@@ -25,6 +25,7 @@ logger = logging.getLogger("kb.analytics")
 RETENTION_ENV = "KB_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 90.0
 PRUNE_EVERY_SECONDS = 24 * 3600.0
+PRUNE_RETRY_SECONDS = 300.0  # after a failed prune (shown by /healthz), the next try
 UNITS = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
 DURATION_HELP = "a whole number followed by h, d or w, e.g. 12h, 90d or 4w"
@@ -56,12 +57,14 @@ def retention_days(raw: str | None = None) -> float | None:
 
 class Pruner:
     """Deletes rows older than `days` once at start and then every `interval` seconds, in a
-    daemon thread. A failing prune is logged and tried again at the next turn."""
+    daemon thread. A failing prune is logged, kept in `error` (/healthz is degraded) and tried
+    again after PRUNE_RETRY_SECONDS."""
 
     def __init__(self, store: Store, days: float, interval: float = PRUNE_EVERY_SECONDS) -> None:
         self.store, self.days, self.interval = store, days, interval
         self.runs = 0
         self.last: dict[str, int] | None = None
+        self.error: str | None = None  # the last prune's error (its type), while it failed: /healthz is degraded
         self.first_done = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,9 +72,11 @@ class Pruner:
     def prune_once(self) -> None:
         try:
             self.last = self.store.prune(dt.timedelta(days=self.days))
+            self.error = None
             if any(self.last.values()):
                 logger.info("pruned analytics older than %g days: %s", self.days, self.last)
-        except Exception:  # the store may be down; the API keeps serving
+        except Exception as exc:  # the store may be down; the API keeps serving
+            self.error = type(getattr(exc, "orig", None) or exc).__name__
             logger.exception("could not prune the analytics store")
         finally:
             self.runs += 1
@@ -80,7 +85,7 @@ class Pruner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.prune_once()
-            self._stop.wait(self.interval)
+            self._stop.wait(self.interval if self.error is None else min(self.interval, PRUNE_RETRY_SECONDS))
 
     def start(self) -> Pruner:
         self._thread = threading.Thread(target=self._loop, name="kb-prune", daemon=True)

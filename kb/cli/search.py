@@ -16,8 +16,14 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           embedder: EmbedderOpt = DEFAULT,
           ann_threshold: Annotated[int | None, typer.Option(min=1, help=(
               "Passages above which an approximate (IVF) index replaces exact search "
-              "(default: the index's own threshold)."))] = None) -> None:
+              "(default: the index's own threshold)."))] = None,
+          verify: Annotated[bool, typer.Option("--verify", help=(
+              "Build nothing: check the live generation on disk (every file against the hash its manifest "
+              "records, and the counts that must agree); one line per problem, exit status 1 if any."))] = False) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
+    if verify:
+        verify_index(data)
+        return
     from kb.search.embedders import get_embedder
     from kb.search.index import ANN_THRESHOLD  # read here, not in the signature: the import loads faiss
     from kb.search.update import update_index
@@ -38,6 +44,19 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
     typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
                f"{update.seconds:.1f}s ({read}): {report.embedded} embedded, {report.reused} reused, "
                f"{report.removed} removed; index {kind}, generation {report.generation}")
+
+
+def verify_index(data: Path) -> None:
+    """`kb index --verify`: exit 0 when the live generation passes every check, else 1."""
+    from kb.search.index.verify import verify
+
+    result = verify(data)
+    for line in result.problems:
+        typer.echo(f"kb: {line}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+    typer.echo(f"generation {result.generation} verified: {result.files} files ({result.bytes / 2**20:.1f} MB) "
+               f"match their hashes and the counts agree, in {result.seconds:.2f}s")
 
 
 def search(query: Annotated[str, typer.Argument(help="What the shopper asks.")],

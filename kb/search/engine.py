@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 import re
-import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -24,8 +23,9 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
+from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.lexical import tokenize
+from kb.search.live import LiveIndex
 from kb.search.passages import Passage
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
 
@@ -59,7 +59,8 @@ class QueryError(ParamError):
 
 
 class Engine:
-    """Loads the live index generation and reloads it when `kb index` swaps in a new one."""
+    """Serves the live index generation, reloaded when `kb index` swaps in a new one (a new one
+    that fails its checks is refused and the loaded one keeps serving: kb/search/live.py)."""
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
                  reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
@@ -69,45 +70,30 @@ class Engine:
         self.lex_weight = lex_weight
         self.data_dir = Path(data_dir)
         self.translator = translator
-        self.reload_interval = reload_interval
-        self._index = load_index(self.data_dir)
-        self.embedder = get_embedder(self._index.manifest["embedder"])
-        if self.embedder.version != self._index.manifest["embedder_version"]:
-            raise KbError(f"the index was built with {self._index.manifest['embedder_version']}, "
+        self.live = LiveIndex(self.data_dir, reload_interval)
+        manifest = self.live.current.manifest
+        self.embedder = get_embedder(manifest["embedder"])
+        if self.embedder.version != manifest["embedder_version"]:
+            raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
-        self._vectors = self._index.vectors
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
-        self._reloading = False
         self.query_vectors = QueryVectors(query_cache_size())
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
     def index(self) -> Index:
-        now = time.monotonic()
-        if now - self._checked >= self.reload_interval:
-            self._checked = now
-            gen = current_generation(self.data_dir)
-            with self._lock:
-                start = gen is not None and gen != self._index.path and not self._reloading
-                self._reloading = self._reloading or start
-            if start:
-                threading.Thread(target=self._reload, daemon=True).start()
-        return self._index
+        return self.live.get()
 
-    def _reload(self) -> None:
-        try:
-            fresh = load_index(self.data_dir, self._index.manifest["embedder"], reuse=self._index)
-            with self._lock:
-                self._index, self._vectors = fresh, fresh.vectors
-        except (KbError, OSError, ValueError):
-            pass  # keep serving the old generation; the next check tries again
-        finally:
-            with self._lock:
-                self._reloading = False
+    @property
+    def problem(self) -> str | None:
+        """Why the newest generation is not the one served (None: it is)."""
+        return self.live.problem
+
+    @property
+    def public_problem(self) -> str | None:
+        return self.live.public_problem
 
     def reload_now(self) -> None:
-        self._reload()
+        self.live.reload_now()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -124,9 +110,8 @@ class Engine:
     # -- search -----------------------------------------------------------------------------
     def snapshot(self) -> tuple[Index, Vectors]:
         """The live generation and its vectors, taken together: use one snapshot per request."""
-        self.index  # noqa: B018 - triggers the reload check
-        with self._lock:
-            return self._index, self._vectors
+        index = self.live.get()
+        return index, index.vectors
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,

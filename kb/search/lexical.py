@@ -257,10 +257,10 @@ class Lexical:
             save_model(directory, locale, model, rows, self._tokens[locale])
 
     @staticmethod
-    def load_models(directory: Path) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
-        """The models saved in `directory`, by locale, with their passage rows."""
+    def load_models(directory: Path, pattern: str = "bm25-*") -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+        """The models saved in `directory` (those whose folder matches `pattern`), by locale, with their passage rows."""
         models = {}
-        for sub in sorted(directory.glob("bm25-*")):
+        for sub in sorted(directory.glob(pattern)):
             model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models

@@ -35,6 +35,7 @@ from kb.web.routes.search import search_router
 from kb.web.routing import HeadAsGet, LocalRedirects, site_mount
 from kb.web.security import SecurityConfig
 from kb.web.security import install as install_security
+from kb.web.writes import StoreWrites
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
@@ -131,11 +132,12 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
                   description="Multilingual search, answers for chatbots, articles and feedback. "
                               "Errors: `{\"error\": {\"param\", \"message\"}}`.",
                   exception_handlers=HANDLERS, docs_url=None, redoc_url=None)  # type: ignore[arg-type]
-    app.state.engine, app.state.store = engine, store
+    writes = StoreWrites()  # failed writes to the store, shown by /healthz
+    app.state.engine, app.state.store, app.state.writes = engine, store, writes
     app.add_middleware(Guard, max_body_bytes=max_body_bytes, wider={f"{ADMIN_PREFIX}/": MAX_FORM_BYTES})
-    for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
+    for router in (search_router(engine, store, writes), articles_router(engine), feedback_router(engine, store, writes),
                    admin_router(data_dir, content_dir or "content", store), gaps_router(data_dir, engine, store),
-                   health_router(engine)):
+                   health_router(engine, writes)):
         app.include_router(router)
     install_admin(app, data_dir, content_dir or "content", engine, store)
     _install_openapi(app, engine)

@@ -165,10 +165,14 @@ class ClickResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-    generation: str
+    status: Literal["ok", "degraded"] = Field("ok", description="degraded (HTTP 503) while a reason holds.")
+    generation: str = Field(description="The index generation served.")
     articles: int = Field(description="Articles in the live index (each counted once, whatever its locales).")
     embedder: str
+    reasons: list[str] = Field(default_factory=list, description=(
+        "Why it is degraded: the newest index generation was refused (the one named in `generation` keeps "
+        "serving), the analytics store's last write failed, or the last retention prune failed."))
+    store_write_failures: int = Field(0, description="Writes to the analytics store that failed since start-up.")
 
 
 # -- admin: the review queue ----------------------------------------------------------------------

@@ -531,9 +531,13 @@ def test_a_failing_log_does_not_fail_the_search(client: TestClient, store: Store
 
 # -- health, errors, docs, site ------------------------------------------------------------------
 def test_healthz(client: TestClient, built: tuple[Path, Engine]) -> None:
-    body = client.get("/healthz").json()
+    assert client.get("/v1/search", params={"q": "refund"}).status_code == 200  # the store's last write succeeded
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200
     assert body == {"status": "ok", "generation": built[1].index.generation, "articles": 5,
-                    "embedder": get_embedder(DEFAULT).name}
+                    "embedder": get_embedder(DEFAULT).name, "reasons": [],
+                    "store_write_failures": body["store_write_failures"]}
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
@@ -567,7 +571,8 @@ def test_openapi_documents_every_endpoint_and_error_shape(client: TestClient) ->
         assert "$ref" in ok["content"]["application/json"]["schema"]
         for code, spec in responses.items():
             if code.startswith(("4", "5")):
-                assert spec["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+                shape = "/Health" if (path, code) == ("/healthz", "503") else "/ErrorResponse"  # degraded: the health
+                assert spec["content"]["application/json"]["schema"]["$ref"].endswith(shape)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     search = {p["name"]: p["schema"] for p in paths["/v1/search"]["get"]["parameters"]}
     assert search["lang"]["enum"] == ["en", "de", "pl"]

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -35,7 +36,7 @@ from kb.content.library import Library
 from kb.search import files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
-from kb.search.index import delta
+from kb.search.index import delta, integrity
 from kb.search.index.dense import ANN_THRESHOLD, assemble_vectors, faiss_index
 from kb.search.index.layout import collecting_garbage, new_name, swap_in, writer_lock
 from kb.search.index.manifest import DeltaInfo, Manifest, Previous, read_previous
@@ -238,6 +239,7 @@ def write_full(library: Library, data_dir: Path, embedder: Embedder, prev: Previ
         # reused rows (read back from there) and fresh ones give the same index
         index, index_type = faiss_index(vectors16, ann_threshold, directory, prev, work.parts)
         faiss.write_index(index, str(directory / "dense.faiss"))
+        faiss_rows = int(index.ntotal)
         del index
         np.save(directory / "vectors.npy", vectors16)
         write_passages(directory, work.parts, prev, spans)
@@ -246,7 +248,8 @@ def write_full(library: Library, data_dir: Path, embedder: Embedder, prev: Previ
         manifest = Manifest.of(library, embedder, index_type=index_type, passages=row, articles=spans,
                                split_version=work.version, lexical=lexical, lexical_version=lexical_version())
         files.write(directory, library.root, files.Files(files.table_of(library, work.keys()), manifest.config, []))
-        manifest.write(directory)
+        counts = {**integrity.base_counts(row, spans, faiss_rows), "vectors": len(vectors16)}
+        manifest.write(directory, counts)
         return manifest
 
     generation = new_name()
@@ -272,7 +275,7 @@ def write_delta(library: Library, data_dir: Path, embedder: Embedder, prev: Prev
                             base_manifest=prev.manifest))
         delta_ids = sorted({key.partition("/")[2] for key in [*entries, *removed]})
         files.write(directory, library.root, files.Files(table, manifest.config, delta_ids))
-        manifest.write(directory)
+        manifest.write(directory, _delta_counts(prev, work, changed, dead), _inherited(prev, directory))
         return manifest
 
     generation = new_name()
@@ -282,3 +285,25 @@ def write_delta(library: Library, data_dir: Path, embedder: Embedder, prev: Prev
     return BuildReport(generation=generation, articles=len(live), embedded=embedded, reused=len(live) - embedded,
                        removed=len(prev.live - live), passages=manifest.passages - manifest.delta.dead,
                        seconds=time.perf_counter() - started, index_type=manifest.index_type, delta_over=prev.base)
+
+
+def _delta_counts(prev: Previous, work: Plan, changed: list[int], dead: int) -> dict[str, Any]:
+    """A delta's counts: its base's (as the base recorded them, else from its manifest entries)
+    and its own rows under "delta"."""
+    recorded = (prev.manifest.get("integrity") or {}).get("counts")
+    base = ({k: v for k, v in recorded.items() if k != "delta"} if isinstance(recorded, dict)
+            else integrity.base_counts(len(prev.vectors), prev.articles))
+    fresh = [part for part in work.parts if part.old is None]
+    rows = sum(part.count for part in fresh)
+    by_locale: dict[str, int] = {}
+    for part in fresh:
+        by_locale[part.rec.locale] = by_locale.get(part.rec.locale, 0) + part.count
+    return {**base, "delta": {"articles": len(fresh) + len(changed), "passages": rows, "vectors": rows,
+                              "dead": dead, "bm25": {loc: n for loc, n in sorted(by_locale.items()) if n}}}
+
+
+def _inherited(prev: Previous, directory: Path) -> dict[str, integrity.Entry]:
+    """The base's entries of the files hard-linked from it (a base written before hashes: none)."""
+    files_ = (prev.manifest.get("integrity") or {}).get("files") or {}
+    return {rel: entry for rel, entry in files_.items()
+            if integrity.os_same_file(directory / rel, prev.path / rel)}

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from kb.errors import KbError
+
 KEEP_GENERATIONS = 2
 GC_GRACE = 60.0  # seconds a replaced generation is kept at least, for readers still loading it
 
@@ -40,14 +42,31 @@ def writer_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_generation(data_dir: Path) -> Path | None:
+def live_generation(data_dir: Path) -> Path:
+    """The live generation's folder, as CURRENT names it; a KbError naming CURRENT when it names
+    none (missing, empty, or naming a folder that is not there)."""
     pointer = index_dir(data_dir) / "CURRENT"
     try:
-        name = pointer.read_text().strip()
+        name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        return None
+        raise KbError(f"no search index in {data_dir}: run 'kb index' first") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KbError(f"{pointer} cannot be read ({exc}): run 'kb index' to write a new generation") from None
+    if not name:
+        raise KbError(f"{pointer} is empty: run 'kb index' to write a new generation")
     path = index_dir(data_dir) / name
-    return path if path.is_dir() else None
+    if not name.startswith("gen-") or "/" in name or "\\" in name or not path.is_dir():
+        raise KbError(f"{pointer} names {name[:80]!r}, which is no generation folder in {index_dir(data_dir)}: "
+                      "run 'kb index' to write a new generation")
+    return path
+
+
+def current_generation(data_dir: Path) -> Path | None:
+    """The live generation's folder, or None when CURRENT names none (a build then starts afresh)."""
+    try:
+        return live_generation(data_dir)
+    except KbError:
+        return None
 
 
 def new_name() -> str:
@@ -87,15 +106,35 @@ def fsync_dir(path: Path) -> None:
 
 def collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -> None:
     """Keep the live generation `keep` and the newest others up to `count` generations in all:
-    after a build the live one and the one before it (a reader may still be loading it)."""
+    after a build the live one and the one before it (a reader may still be loading it). Also
+    removes killed builds' leftovers at once. Called with the writers' lock held."""
     directory = index_dir(data_dir)
     gens = sorted((p for p in directory.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     old = [p for p in gens if p.name != keep][: max(0, len(gens) - count)]
     for path in old:
         shutil.rmtree(path, ignore_errors=True)
-    for path in directory.glob(".tmp-gen-*"):
-        if time.time() - path.stat().st_mtime > 3600:  # left by a killed build
+    remove_leftovers(directory)
+
+
+def _pid_of(name: str) -> int | None:
+    """The builder's process id in `.tmp-gen-<time>-<pid>-<ms>` or `.CURRENT.<pid>`."""
+    parts = name.rsplit(".", 1)[-1].split("-") if name.startswith(".CURRENT.") else name.split("-")
+    piece = parts[0] if name.startswith(".CURRENT.") else (parts[3] if len(parts) > 4 else "")
+    return int(piece) if piece.isdigit() else None
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Delete what killed builds left: their `.tmp-gen-*` folders and `.CURRENT.<pid>` pointers.
+    The caller holds the writers' lock, so no other build is running here: every such leftover
+    of another process is dead (a running build holds the lock while its folder exists). This
+    process's own are kept (the collector thread runs while this process's build writes)."""
+    for path in [*directory.glob(".tmp-gen-*"), *directory.glob(".CURRENT.*")]:
+        if _pid_of(path.name) == os.getpid():
+            continue
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -1,12 +1,20 @@
 """Loading the live generation for searching: `Index` (passages, records, FAISS, BM25, vectors),
 and over a delta generation its base's index with the delta's rows added and the dead ones
 masked.
+
+Nothing is served unchecked: every file's size and hash against the manifest (integrity.py,
+each file hashed once per process), then the counts of what was loaded (checks.py). A
+generation that fails is refused with one line naming it, the file and what is wrong
+(IndexDamaged); one written before hashes existed is checked by its counts only, said once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import marshal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +23,10 @@ import faiss
 import numpy as np
 
 from kb.errors import KbError
-from kb.search.index import delta
-from kb.search.index.layout import current_generation
-from kb.search.index.manifest import MANIFEST, READS, SPANS
+from kb.search.index import checks, delta, integrity
+from kb.search.index.integrity import Damage, IndexDamaged
+from kb.search.index.layout import live_generation
+from kb.search.index.manifest import MANIFEST, SPANS, read_manifest
 from kb.search.index.records import ARTICLES, PASSAGES, ArticleRecord, Span
 from kb.search.lexical import Lexical
 from kb.search.passages import Passage
@@ -67,6 +76,7 @@ class Index:
     vectors: Vectors
     base: Base
     dead: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    verified: bool = True  # its files matched the hashes of its manifest (False: it has none)
     by_id: dict[str, dict[str, ArticleRecord]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,52 +111,136 @@ class Index:
         return hits
 
 
-def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None) -> Index:
-    """The live generation. With `reuse` (the index loaded before), a delta over the base that
-    one has too takes the base from it instead of reading it again: only the delta is read."""
-    gen = current_generation(Path(data_dir))
-    if gen is None:
-        raise KbError(f"no search index in {data_dir}: run 'kb index' first")
-    manifest = json.loads((gen / MANIFEST).read_text())
-    if manifest.get("format") not in READS:
-        raise KbError(f"the index in {gen} has format {manifest.get('format')}, this kb reads "
-                      f"{', '.join(map(str, READS))}: run 'kb index'")
+logger = logging.getLogger("kb.search")
+REQUIRED = ("embedder", "embedder_version", "dim", "passages", "articles", "locales", "source_locale", "config")
+
+
+def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None,
+               generation: Path | None = None) -> Index:
+    """The live generation (or `generation`), checked. With `reuse` (the index loaded before), a
+    delta over the base that one has too takes the base from it instead of reading it again: only
+    the delta is read. Raises KbError, IndexDamaged for a generation that fails its checks."""
+    gen = generation or live_generation(Path(data_dir))
+    index, problems = open_generation(gen, embedder_name, reuse)
+    if index is None:
+        raise IndexDamaged(gen.name, problems[0].file, problems[0].what)
+    return index
+
+
+def open_generation(gen: Path, embedder_name: str | None = None,
+                    reuse: Index | None = None) -> tuple[Index | None, list[Damage]]:
+    """The generation in `gen` and what is wrong with it: (index, []) or (None, every problem
+    found: all files that fail their hashes, else the first file that cannot be read, else
+    every count that does not agree). KbError for what is no damage (another format or embedder)."""
+    manifest, _sealed = read_manifest(gen)
+    missing = [name for name in REQUIRED if name not in manifest]
+    if missing or not isinstance(manifest["articles"], dict):
+        return None, [Damage(MANIFEST, f"no {missing[0] if missing else 'articles'!r} entry")]
     if embedder_name is not None and manifest["embedder"] != embedder_name:
-        raise KbError(f"the index in {data_dir} was built with embedder {manifest['embedder']!r}, not "
+        raise KbError(f"the index in {gen.parent.parent} was built with embedder {manifest['embedder']!r}, not "
                       f"{embedder_name!r}: run 'kb index --embedder {embedder_name}' to reindex")
+    record = manifest.get("integrity")
+    counts: dict[str, Any] = {}
+    if record is not None:
+        problems = integrity.check_files(gen, record) if isinstance(record, dict) else \
+            [Damage(MANIFEST, "integrity entry unreadable")]
+        if problems:
+            return None, problems
+        counts = record.get("counts") or {}
+    else:
+        _unverified(gen)
+    try:
+        return _assemble(gen, manifest, counts, reuse, record is not None)
+    except IndexDamaged as exc:
+        return None, [Damage(exc.file, exc.what)]
+
+
+def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse: Index | None,
+              verified: bool) -> tuple[Index | None, list[Damage]]:
+    dim = int(manifest["dim"])
     if "delta" not in manifest:
         base = _load_base(gen, gen.name, manifest["articles"])
+        problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
+                               counts, int(manifest["passages"]), dim)
+        if problems:
+            return None, problems
         return Index(path=gen, manifest=manifest, passages=base.passages, articles=base.records, dense=base.dense,
-                     lexical=Lexical(base.lexical), vectors=Vectors(base.vectors), base=base)
+                     lexical=Lexical(base.lexical), vectors=Vectors(base.vectors), base=base, verified=verified), []
     info = manifest["delta"]
+    base_counts = {k: v for k, v in counts.items() if k != "delta"}
     if reuse is not None and reuse.base.name == info["base"] and len(reuse.base.passages) == info["base_passages"]:
-        base = reuse.base
+        base = reuse.base  # checked when it was loaded; its files' hashes were checked again above
     else:
-        base = _load_base(gen, info["base"], marshal.loads((gen / SPANS).read_bytes()))
-    extra, dead, passage_lines, record_lines = delta.load(gen)
+        with _reading(gen.name, SPANS):
+            spans = marshal.loads((gen / SPANS).read_bytes())
+        base = _load_base(gen, info["base"], spans)
+        problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
+                               base_counts, int(info["base_passages"]), dim)
+        if problems:
+            return None, problems
+    with _reading(gen.name, "delta/"):
+        extra, dead, passage_lines, record_lines = delta.load(gen)
+        delta_models = Lexical.load_models(gen / "delta")
     spans, records = dict(base.spans), dict(base.records)
     for key in info["removed"]:
         spans.pop(key, None)
         locale, _, aid = key.partition("/")
         records.pop((aid, locale), None)
     spans.update(manifest["articles"])
-    items = base.passages + [Passage(**json.loads(line)) for line in passage_lines]
-    records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
-    if len(items) != manifest["passages"] or len(extra) + len(base.vectors) != len(items):
-        raise KbError(f"the index in {gen} is incomplete (its delta does not match its base): run 'kb index'")
-    lexical = Lexical(base.lexical, delta=Lexical.load_models(gen / "delta"), dead=dead)
+    with _reading(gen.name, f"delta/{PASSAGES}"):
+        items = base.passages + [Passage(**json.loads(line)) for line in passage_lines]
+    with _reading(gen.name, f"delta/{ARTICLES}"):
+        records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
+    base_rows = len(base.passages)
+    problems = checks.delta(extra, dead, len(passage_lines), len(record_lines), delta_models, counts.get("delta", {}),
+                            info, base_rows, int(manifest["passages"]), dim)
+    if not problems:
+        problems = checks.placed(items, manifest["articles"], split=base_rows)
+    if problems:
+        return None, problems
+    lexical = Lexical(base.lexical, delta=delta_models, dead=dead)
     return Index(path=gen, manifest={**manifest, "articles": spans}, passages=items, articles=records,
-                 dense=base.dense, lexical=lexical, vectors=Vectors(base.vectors, extra), base=base, dead=dead)
+                 dense=base.dense, lexical=lexical, vectors=Vectors(base.vectors, extra), base=base, dead=dead,
+                 verified=verified), []
 
 
 def _load_base(gen: Path, name: str, spans: dict[str, Span]) -> Base:
     """The full generation in `gen` (a delta's folder holds its base's files under the same names)."""
-    with open(gen / PASSAGES, encoding="utf-8") as fh:
+    g = gen.name
+    with _reading(g, PASSAGES), open(gen / PASSAGES, encoding="utf-8") as fh:
         items = [Passage(**json.loads(line)) for line in fh]
-    with open(gen / ARTICLES, encoding="utf-8") as fh:
+    with _reading(g, ARTICLES), open(gen / ARTICLES, encoding="utf-8") as fh:
         records = {(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in fh)}
-    dense = faiss.read_index(str(gen / "dense.faiss"))
+    with _reading(g, "dense.faiss"):
+        dense = faiss.read_index(str(gen / "dense.faiss"))
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
-    return Base(name=name, passages=items, records=records, spans=spans, dense=dense,
-                lexical=Lexical.load_models(gen), vectors=np.load(gen / "vectors.npy", mmap_mode="r"))
+    lexical = {}
+    for sub in sorted(gen.glob("bm25-*")):
+        with _reading(g, sub.name):
+            lexical.update(Lexical.load_models(gen, sub.name))
+    with _reading(g, "vectors.npy"):
+        vectors = np.load(gen / "vectors.npy", mmap_mode="r")
+    return Base(name=name, passages=items, records=records, spans=spans, dense=dense, lexical=lexical, vectors=vectors)
+
+
+@contextmanager
+def _reading(generation: str, file: str) -> Iterator[None]:
+    """Any failure to read or parse `file` as IndexDamaged naming it (one line, no traceback)."""
+    try:
+        yield
+    except KbError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise IndexDamaged(generation, file, f"cannot be read ({type(exc).__name__}: {text})") from None
+
+
+_noted: set[str] = set()
+
+
+def _unverified(gen: Path) -> None:
+    if str(gen) not in _noted:
+        _noted.add(str(gen))
+        logger.warning("generation %s was written by an older kb, without hashes: served with its counts checked "
+                       "only; run 'kb index' to write one with hashes", gen.name)

@@ -4,11 +4,18 @@ generation read back as the start of the next build.
 A full generation writes its manifest three times over: manifest.json whole, and quicker to
 read for the next build, its articles apart (spans.marshal) and the rest (head.json). A delta
 generation writes manifest.json alone, with a "delta" entry (kb/search/index/delta.py).
+
+Every manifest records the size and hash of each file of its generation and the counts the
+loaded index must hold (its "integrity" entry, kb/search/index/integrity.py), and manifest.json
+and head.json end with a checksum of their own bytes ("checksum", `seal`). Generations written
+before either existed are read as they are (kb/search/index/load.py says so once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import marshal
 import threading
 import time
@@ -19,7 +26,10 @@ from typing import Any
 import numpy as np
 
 from kb.content.library import Library
+from kb.errors import KbError
 from kb.search.embedders import Embedder
+from kb.search.index import integrity
+from kb.search.index.integrity import Entry, IndexDamaged
 from kb.search.index.layout import current_generation
 from kb.search.index.records import Span
 
@@ -28,6 +38,9 @@ READS = (1, 2)  # a format-1 generation is a full one, laid out as format 2's
 SPANS = "spans.marshal"  # a full generation's manifest["articles"], quicker to read than its JSON
 HEAD = "head.json"  # a full generation's manifest without its articles (a delta's is its manifest)
 MANIFEST = "manifest.json"
+_SEAL = b', "checksum": "'  # how a sealed manifest ends: , "checksum": "<sha256 of the bytes before>"}
+
+logger = logging.getLogger("kb.search")
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -66,6 +79,7 @@ class Manifest:
     name: str
     config: dict[str, Any]
     delta: DeltaInfo | None = None
+    integrity: dict[str, Any] | None = None  # set by `write`: files, hashes, counts
 
     @classmethod
     def of(cls, library: Library, embedder: Embedder, *, index_type: str, passages: int,
@@ -87,12 +101,61 @@ class Manifest:
             data["delta"] = _as_dict(self.delta)
         return data
 
-    def write(self, directory: Path) -> None:
-        data = self.as_json()
+    def write(self, directory: Path, counts: dict[str, Any], inherited: dict[str, Entry] | None = None) -> None:
+        """Write the manifest last, when every other file of the generation is written: it records
+        their sizes and hashes (those in `inherited`, hard-linked from a base, keep the base's
+        entries) and `counts`."""
         if self.delta is None:
             (directory / SPANS).write_bytes(marshal.dumps(self.articles))
-            (directory / HEAD).write_text(json.dumps({k: v for k, v in data.items() if k != "articles"}))
-        (directory / MANIFEST).write_text(json.dumps(data))
+        self.integrity = integrity.record(directory, (MANIFEST, HEAD), counts, inherited)
+        data = self.as_json()
+        if self.delta is None:
+            (directory / HEAD).write_bytes(seal({k: v for k, v in data.items() if k != "articles"}))
+        (directory / MANIFEST).write_bytes(seal(data))
+
+
+def seal(data: dict[str, Any]) -> bytes:
+    """`data` as JSON with a last member "checksum": the SHA-256 of the bytes before it."""
+    body = json.dumps(data).encode()
+    assert body.endswith(b"}") and len(data)
+    head = body[:-1]
+    return head + _SEAL + hashlib.sha256(head).hexdigest().encode() + b'"}'
+
+
+def unseal(raw: bytes) -> tuple[dict[str, Any], bool | None]:
+    """The JSON object in `raw` without its checksum, and whether the checksum matched (None: an
+    older manifest without one). ValueError when it is not a JSON object."""
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if "checksum" not in data:
+        return data, None
+    claimed = data.pop("checksum")
+    cut = raw.rfind(_SEAL)
+    ok = (cut > 0 and raw.rstrip().endswith(b'"}') and isinstance(claimed, str)
+          and hashlib.sha256(raw[:cut]).hexdigest() == claimed)
+    return data, ok
+
+
+def read_manifest(generation: Path, name: str = MANIFEST) -> tuple[dict[str, Any], bool | None]:
+    """A generation's manifest for serving, and whether it carried its checksum (None: written
+    before checksums). Raises IndexDamaged naming the file, or KbError for a format this kb does not read."""
+    try:
+        raw = (generation / name).read_bytes()
+    except FileNotFoundError:
+        raise IndexDamaged(generation.name, name, "missing") from None
+    except OSError as exc:
+        raise IndexDamaged(generation.name, name, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        data, sealed = unseal(raw)
+    except ValueError:
+        raise IndexDamaged(generation.name, name, f"not a JSON object ({len(raw)} bytes: truncated or damaged)") from None
+    if data.get("format") not in READS:
+        raise KbError(f"the index in {generation} has format {data.get('format')}, this kb reads "
+                      f"{', '.join(map(str, READS))}: run 'kb index'")
+    if sealed is False:
+        raise IndexDamaged(generation.name, name, "its checksum does not match its content (damaged)")
+    return data, sealed
 
 
 @dataclass
@@ -113,15 +176,26 @@ class Previous:
     index_type: str
 
 
+_warned: set[str] = set()
+
+
 def read_previous(data_dir: Path, embedder: Embedder) -> Previous | None:
-    """The live generation, if there is one that `embedder` built and this kb reads."""
+    """The live generation, if there is one that `embedder` built and this kb reads, and whose
+    files are as its manifest recorded them (sizes; hashes of files modified since: a build never
+    copies damage into a new generation with fresh hashes). Else None: the build starts afresh."""
     gen = current_generation(data_dir)
     if gen is None:
         return None
     try:
         quick = (gen / HEAD).is_file() and (gen / SPANS).is_file()  # a full generation that has them
-        manifest = json.loads((gen / (HEAD if quick else MANIFEST)).read_text())
+        manifest, sealed = unseal((gen / (HEAD if quick else MANIFEST)).read_bytes())
         top, articles = manifest, _spans(gen / SPANS) if quick else manifest.get("articles")
+        if sealed is False:
+            return _damaged(gen, [integrity.Damage(HEAD if quick else MANIFEST, "checksum does not match")])
+        if top.get("integrity") is not None:
+            problems = integrity.check_files(gen, top["integrity"], quick=True)
+            if problems:
+                return _damaged(gen, problems)
         if "delta" in manifest:  # a delta: builds start from its base (hard-linked in the same folder)
             manifest = manifest["delta"]["base_manifest"]
             articles = _spans(gen / SPANS)
@@ -130,7 +204,10 @@ def read_previous(data_dir: Path, embedder: Embedder) -> Previous | None:
                 or manifest.get("embedder_version") != embedder.version or manifest.get("dim") != embedder.dim):
             return None
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
-    except (OSError, ValueError, EOFError, TypeError, KeyError, json.JSONDecodeError):
+        if vectors.shape != (manifest.get("passages"), embedder.dim):
+            return _damaged(gen, [integrity.Damage("vectors.npy", f"{vectors.shape[0]} rows, the manifest says "
+                                                                  f"{manifest.get('passages')}")])
+    except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError, json.JSONDecodeError):
         return None
     live = set(articles)
     if "delta" in top:
@@ -140,6 +217,14 @@ def read_previous(data_dir: Path, embedder: Embedder) -> Previous | None:
                     delta="delta" in top, base=top["delta"]["base"] if "delta" in top else gen.name,
                     split_version=manifest.get("split_version"), lexical=manifest.get("lexical", {}),
                     lexical_version=manifest.get("lexical_version"), index_type=manifest.get("index_type", ""))
+
+
+def _damaged(gen: Path, problems: list[integrity.Damage]) -> None:
+    """A live generation that fails its checks is not built upon (said once per generation)."""
+    if str(gen) not in _warned:
+        _warned.add(str(gen))
+        logger.warning("the live generation %s is damaged (%s): building a new one without it",
+                       gen.name, "; ".join(map(str, problems[:3])))
 
 
 _spans_lock = threading.Lock()

@@ -6,7 +6,6 @@ broken log never fails the shopper's request.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,24 +18,19 @@ from kb.web import schemas as m
 from kb.web.errors import documented
 from kb.web.params import AcceptLanguage, Lang, QueryText
 from kb.web.routing import is_head
+from kb.web.writes import StoreWrites
 
 if TYPE_CHECKING:
     from kb.analytics.store import Store
 
-logger = logging.getLogger("kb.api")
 
-
-def _log(store: Store | None, **row: Any) -> None:
-    if store is None:
-        return
-    try:
-        store.log_query(**row)
-    except Exception:  # the shopper gets the answer even when the log is down
-        logger.exception("could not write the query log")
-
-
-def search_router(engine: Engine, store: Store | None) -> APIRouter:
+def search_router(engine: Engine, store: Store | None, writes: StoreWrites | None = None) -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, tags=["search"])
+    writes = writes or StoreWrites()
+
+    def _log(store: Store | None, **row: Any) -> None:
+        if store is not None:  # the shopper gets the answer even when the log is down (counted in /healthz)
+            writes.attempt("log a query", lambda: store.log_query(**row))
 
     @api.get("/search", response_model=m.SearchResponse, responses=documented(422))
     def search(request: Request, q: QueryText, lang: Lang = None,
