@@ -24,6 +24,7 @@ from kb.analytics.retention import retention_days as configured_retention
 from kb.search.engine import Engine
 from kb.translate.live import live_translator
 from kb.web.errors import HANDLERS, MAX_BODY_BYTES, Guard
+from kb.web.landing import install_landing
 from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
 from kb.web.routes.gaps import gaps_router
@@ -71,17 +72,12 @@ def _install_openapi(app: FastAPI, engine: Engine) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _mount_site(app: FastAPI, site_dir: Path | str | None, source_locale: str) -> None:
-    """The static site at / when `site_dir` exists (/ leads to the source locale's home); else / leads to /docs."""
+def _mount_site(app: FastAPI, site_dir: Path | str | None, engine: Engine) -> None:
+    """The static site at / when `site_dir` exists (/ leads to the shopper's locale: kb.web.landing);
+    else / leads to /docs."""
     site = Path(site_dir) if site_dir is not None else None
     if site is not None and site.is_dir():
-        if (site / source_locale).is_dir():
-            target = f"/{source_locale}/"
-
-            @app.get("/", include_in_schema=False)
-            def root() -> RedirectResponse:
-                return RedirectResponse(target)
-
+        install_landing(app, site, lambda: engine.locales)
         app.mount("/", StaticFiles(directory=site, html=True), name="site")
     else:
         @app.get("/", include_in_schema=False)
@@ -135,5 +131,5 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
         app.include_router(router)
     _install_openapi(app, engine)
     install_security(app, security or SecurityConfig.from_env(engine.config))
-    _mount_site(app, site_dir, engine.source_locale)
+    _mount_site(app, site_dir, engine)
     return app
