@@ -29,6 +29,7 @@ from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
 from kb.web.routes.gaps import gaps_router
 from kb.web.routes.health import health_router
+from kb.web.routes.popular import popular_router
 from kb.web.routes.review import admin_router
 from kb.web.routes.search import search_router
 from kb.web.security import SecurityConfig
@@ -127,7 +128,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app.add_middleware(Guard, max_body_bytes=max_body_bytes)
     for router in (search_router(engine, store), articles_router(engine), feedback_router(engine, store),
                    admin_router(data_dir, content_dir or "content", store), gaps_router(data_dir, engine, store),
-                   health_router(engine)):
+                   health_router(engine), popular_router(engine, store)):
         app.include_router(router)
     _install_openapi(app, engine)
     install_security(app, security or SecurityConfig.from_env(engine.config))
