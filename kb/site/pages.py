@@ -342,7 +342,7 @@ class Site(ContactPages):
     def _version(self, code: str, entry: Entry, page_locale: str) -> dict[str, Any]:
         """Article `entry` in the language menu of a `page_locale` page: every enabled locale has
         its page; one without its own version names the language shown there instead."""
-        served = self.entry(entry.id, code)
+        served = self._entry(code, entry.id)
         shown_in = i18n.language_in(served.article.locale, page_locale) if served.fallback else None
         return {"code": code, "name": locale_name(code), "url": self.routes.article(code, entry.category, entry.id),
                 "current": code == page_locale, "machine": served.machine, "shown_in": shown_in}
