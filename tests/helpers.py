@@ -21,6 +21,7 @@ name = "Test Shop Help"
 source_locale = "en"
 locales = ["en", "de", "pl", "tr"]
 base_url = "http://help.test"
+popular = ["track-parcel", "cancel-order"]
 
 [categories.orders]
 title = { en = "Orders", de = "Bestellungen" }

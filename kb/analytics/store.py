@@ -241,6 +241,20 @@ class Store:
         with self.engine.connect() as conn:
             return [(str(aid), int(n)) for aid, n in conn.execute(stmt)]
 
+    def opened_most(self, *, locale: str | None = None, since: dt.datetime | None = None,
+                    limit: int = 5) -> list[tuple[str, int]]:
+        """The articles shoppers opened most from search results (a search's first click), most first:
+        [(article id, times opened)]; ties by id. The home page's popular articles."""
+        count = sa.func.count().label("opened")
+        stmt = (sa.select(queries.c.clicked_id, count).where(queries.c.clicked_id.is_not(None))
+                .group_by(queries.c.clicked_id).order_by(count.desc(), queries.c.clicked_id).limit(limit))
+        if locale is not None:
+            stmt = stmt.where(queries.c.locale == locale)
+        if since is not None:
+            stmt = stmt.where(queries.c.ts >= _utc(since))
+        with self.engine.connect() as conn:
+            return [(str(aid), int(n)) for aid, n in conn.execute(stmt)]
+
     def _rows(self, stmt: sa.Select[Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(stmt)]

@@ -39,6 +39,8 @@ class Config(BaseModel):
     categories: dict[str, Category]
     support: dict[str, Support] = {}
     site_origin: str | None = None
+    # article ids the home page lists as popular until search analytics know better (GET /v1/popular)
+    popular: list[str] = []
 
     @field_validator("source_locale")
     @classmethod

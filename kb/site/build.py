@@ -29,6 +29,7 @@ from kb.content.library import Library
 from kb.errors import KbError
 from kb.site import i18n, parallel
 from kb.site.atomic import write_atomic
+from kb.site.favicon import favicon_ico
 from kb.site.files import search_indexes, sitemap_files, sitemap_url
 from kb.site.pages import Page, PageSpec, Site
 from kb.site.render import render_markdown
@@ -126,10 +127,11 @@ def build_site(library: Library, out_dir: Path | str, base_url: str | None = Non
     report.rendered = len(report.rendered_files)
     report.skipped = len(plan) - report.rendered
     report.pages = len(plan)
-    report.warnings = _link_warnings(dead_links, library.root)
+    report.warnings = _link_warnings(dead_links, library.root) + site.popular_warnings()
 
     files.update({name: text.encode("utf-8") for name, text in sitemap_files(site, sitemap).items()})
     files.update({f"static/{name}": data for name, data in static.items()})
+    files["favicon.ico"] = favicon_ico()
     files.update({site_path.lstrip("/"): src.read_bytes() for site_path, src in site.linker.assets.items()})
     for name, data in files.items():
         if _write_if_changed(out / name, data):

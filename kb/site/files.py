@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from kb.content.sections import split_sections
 from kb.site import seo
 from kb.site.pages import Page, Site
 from kb.site.render import plain_text
@@ -20,7 +21,8 @@ def search_index(site: Site, locale: str) -> str:
         items.append({
             "id": entry.id, "title": article.title, "lang": article.locale,
             "url": site.routes.article(locale, entry.category, entry.id),
-            "category": site.config.category_title(entry.category, locale),
+            "category": site.config.category_title(entry.category, locale), "category_key": entry.category,
+            "sections": {s.anchor: s.heading for s in split_sections(article.body) if s.anchor},
             "questions": article.meta.questions, "tags": article.meta.tags,
             "excerpt": text[:240], "text": text[:MAX_TEXT],
             "machine_translated": entry.machine, "fallback": entry.fallback, "stale": entry.stale,

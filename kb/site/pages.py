@@ -22,33 +22,18 @@ from kb.content.locales import locale_name as _locale_name
 from kb.content.sections import Section, split_sections
 from kb.errors import KbError
 from kb.site import i18n, seo
+from kb.site.contact import CONTACT_SLUG, ContactPages, result_counts
 from kb.site.i18n import N_
 from kb.site.render import link_targets, plain_text
 from kb.site.routes import Linker, Routes
+from kb.site.strings import BROWSER_STRINGS
 
 API_BASE = API_PREFIX
 INDEXABLE = ("human", "reviewed")
-RESERVED = {"search", "static", "media"}  # names the site uses for its own pages and files
+RESERVED = {"search", "static", "media", CONTACT_SLUG}  # names the site uses for its own pages and files
 locale_name = lru_cache(maxsize=256)(_locale_name)
 is_rtl = lru_cache(maxsize=256)(_is_rtl)
 
-# The strings the browser script shows (search results, labels, feedback), by the name it uses.
-BROWSER_STRINGS = {
-    # Translators: the heading above search results; {query} is what the visitor searched for
-    "results_for": N_("Results for “{query}”"),
-    "searching": N_("Searching…"),
-    "no_results": N_("No articles match your search. Try other words, or contact us below."),
-    "enter_query": N_("Type a question or a few words into the search box."),
-    "offline_search": N_("Showing matches from this site: full search is not available right now."),
-    "machine_label": N_("Machine translation"),
-    # Translators: a label on an article shown in another language; {language} is that language's name
-    "fallback_label": N_("Only available in {language}"),
-    # Translators: a label on a translation whose original article changed since
-    "stale_label": N_("Original updated"),
-    "thanks": N_("Thank you for your feedback!"),
-    "feedback_error": N_("Sorry, your feedback could not be sent. Please try again later."),
-    "suggestions": N_("Suggestions"),
-}
 # Translators: on the site's first page, beside each language's name and in that language
 _CHOOSE = N_("Choose your language")
 
@@ -67,7 +52,7 @@ class Page:
 
 
 class PageSpec(NamedTuple):
-    """Which page: kind ('root', 'not_found', 'home', 'search', 'category', 'article'), locale, and the
+    """Which page: kind ('root', 'not_found', 'home', 'search', 'contact', 'category', 'article'), locale, and the
     category key or article id. Cheap to list; `Site.page` makes the page itself."""
 
     kind: str
@@ -87,7 +72,7 @@ class Entry:
     stale: bool
 
 
-class Site:
+class Site(ContactPages):
     def __init__(self, library: Library, base_url: str, assets: dict[str, str]) -> None:
         self.library = library
         self.config = library.config
@@ -145,6 +130,8 @@ class Site:
         for locale in self.config.locales:
             specs += [PageSpec("home", locale), PageSpec("search", locale)]
             specs.append(PageSpec("not_found", locale))  # kb serve answers /<locale>/… misses with it
+            if self.contact_url(locale) is not None:
+                specs.append(PageSpec("contact", locale))
             specs += [PageSpec("category", locale, key) for key, _items in self.categories(locale)]
             specs += [PageSpec("article", locale, entry.id) for entry in self.entries(locale)]
         return specs
@@ -159,6 +146,8 @@ class Site:
             return self.home_page(locale, self.categories(locale))
         if kind == "search":
             return self.search_page(locale, self.categories(locale))
+        if kind == "contact":
+            return Page(f"/{locale}/{CONTACT_SLUG}/", "contact.html", self.contact_data(locale))
         if kind == "root":
             return self.root_page()
         if kind == "not_found":
@@ -169,6 +158,10 @@ class Site:
         if locale not in self._entry_by_id:
             self._entry_by_id[locale] = {entry.id: entry for entry in self.entries(locale)}
         return self._entry_by_id[locale][article_id]
+
+    def listing(self, locale: str, article_id: str) -> dict[str, Any]:
+        """Article `article_id` as listed on `locale` pages."""
+        return self._listing(self._entry(locale, article_id), locale)
 
     def chrome(self, locale: str, title: str, switch: list[dict[str, Any]]) -> dict[str, Any]:
         """What every page of a locale shows: strings, direction, search box, support, switcher.
@@ -187,18 +180,19 @@ class Site:
         return {
             "lang": locale, "dir": "rtl" if is_rtl(locale) else "ltr",
             "site_name": self.config.name, "home_url": self.routes.home(locale),
-            "search_url": self.routes.search(locale), "assets": self.assets,
+            "search_url": self.routes.search(locale), "assets": self.assets, "contact_url": self.contact_url(locale),
             "support": None if support is None else {
                 "channels": support.channels, "hours": support.hours,
                 "timezone": _timezone(support.timezone, locale)},
             "js": {"locale": locale, "api": API_BASE, "index": self.routes.path(f"/{locale}/search-index.json"),
                    "root": self.routes.prefix, "strings": {k: _(m) for k, m in BROWSER_STRINGS.items()}, "langs": langs,
-                   "source": self.library.source_locale},
+                   "source": self.library.source_locale, "contact": self.contact_url(locale),
+                   "cookie_path": self.routes.prefix + "/"},
         }
 
     def locale_switch(self, locale: str, url_for: Any) -> list[dict[str, Any]]:
         return [{"code": code, "name": locale_name(code), "url": url_for(code), "current": code == locale,
-                 "machine": False} for code in self.config.locales]
+                 "machine": False, "shown_in": None} for code in self.config.locales]
 
     def _home_alternates(self, url_for: Any) -> list[dict[str, str]]:
         alts = [{"hreflang": code, "href": self.routes.absolute(url_for(code))} for code in self.config.locales]
@@ -229,6 +223,7 @@ class Site:
                                "url": self.routes.category(locale, key),
                                "articles": self.listings(locale, key)[:6],
                                "count": len(items)} for key, items in categories]
+        data["popular"] = self.popular(locale, 5)
         data["canonical"] = self.routes.absolute(self.routes.home(locale))
         data["alternates"] = self._home_alternates(self.routes.home)
         data["description"] = _("Search our articles or browse a topic below.")
@@ -244,6 +239,9 @@ class Site:
                                "url": self.routes.category(locale, key),
                                "articles": self.listings(locale, key)} for key, _items in categories]
         data["breadcrumbs"] = [{"name": _("Home"), "url": self.routes.home(locale)}]
+        data["popular"] = self.popular(locale, 3)
+        data["js"] = {**data["js"], "counts": result_counts(locale),
+                      "categories": {key: self.config.category_title(key, locale) for key, _items in categories}}
         return Page(f"/{locale}/search/", "search.html", data)
 
     def category_page(self, locale: str, key: str, items: list[Entry]) -> Page:
@@ -303,9 +301,7 @@ class Site:
         own = not entry.fallback and article.locale == locale
         indexable = own and article.review in INDEXABLE
         url = routes.article(locale, entry.category, aid)
-        switch = [{"code": code, "name": locale_name(code), "url": routes.article(code, entry.category, aid),
-                   "current": code == locale, "machine": group[code].is_machine}
-                  for code in self.config.locales if code in group]
+        switch = [self._version(code, entry, locale) for code in self.config.locales]
         data = self.chrome(locale, article.title, switch)
         original = None
         if source is not None and source is not article:
@@ -343,6 +339,15 @@ class Site:
                                             sections)
         links = {target: self.linker.resolve(article, locale, target) for target in link_targets(article.body)}
         return Page(f"/{locale}/{entry.category}/{aid}/", "article.html", data, article=article, links=links)
+
+
+    def _version(self, code: str, entry: Entry, page_locale: str) -> dict[str, Any]:
+        """Article `entry` in the language menu of a `page_locale` page: every enabled locale has
+        its page; one without its own version names the language shown there instead."""
+        served = self._entry(code, entry.id)
+        shown_in = i18n.language_in(served.article.locale, page_locale) if served.fallback else None
+        return {"code": code, "name": locale_name(code), "url": self.routes.article(code, entry.category, entry.id),
+                "current": code == page_locale, "machine": served.machine, "shown_in": shown_in}
 
 
 def _only_in(language: str, locale: str) -> str:

@@ -137,7 +137,21 @@ def link_targets(body: str) -> list[str]:
 _RAW_HTML = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 
 
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)
+_RULE_CELL = re.compile(r"^:?-{3,}:?$")
+
+
+def _table_row(match: re.Match[str]) -> str:
+    """'| BLIK | Poland, in PLN |' -> 'BLIK: Poland, in PLN.', so a table's cells do not run together."""
+    cells = [cell.strip() for cell in match.group(1).split("|")]
+    cells = [cell for cell in cells if cell]
+    if not cells or all(_RULE_CELL.match(cell) for cell in cells):
+        return match.group(0)  # the rule under the header: plain() drops it
+    text = cells[0] + (": " + "; ".join(cells[1:]) if len(cells) > 1 else "")
+    return text if text[-1] in ".!?:;…" else text + "."
+
+
 def plain_text(body: str) -> str:
     """Readable text of a Markdown body, raw HTML dropped (for descriptions, JSON-LD, search)."""
-    return " ".join(_RAW_HTML.sub(" ", plain(body)).split())
+    return " ".join(_RAW_HTML.sub(" ", plain(_TABLE_ROW.sub(_table_row, body))).split())
 

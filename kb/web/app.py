@@ -26,10 +26,12 @@ from kb.web.admin import MAX_FORM_BYTES, install_admin
 from kb.web.admin import PREFIX as ADMIN_PREFIX
 from kb.web.docs import install_docs
 from kb.web.errors import HANDLERS, MAX_BODY_BYTES, Guard
+from kb.web.landing import install_landing
 from kb.web.routes.articles import articles_router
 from kb.web.routes.feedback import feedback_router
 from kb.web.routes.gaps import gaps_router
 from kb.web.routes.health import health_router
+from kb.web.routes.popular import popular_router
 from kb.web.routes.review import admin_router
 from kb.web.routes.search import search_router
 from kb.web.routing import HeadAsGet, LocalRedirects, site_mount
@@ -75,17 +77,12 @@ def _install_openapi(app: FastAPI, engine: Engine) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _mount_site(app: FastAPI, site_dir: Path | str | None, source_locale: str) -> None:
-    """The static site at / when `site_dir` exists (/ leads to the source locale's home); else / leads to /docs."""
+def _mount_site(app: FastAPI, site_dir: Path | str | None, engine: Engine) -> None:
+    """The static site at / when `site_dir` exists (/ leads to the shopper's locale: kb.web.landing);
+    else / leads to /docs."""
     site = Path(site_dir) if site_dir is not None else None
     if site is not None and site.is_dir():
-        if (site / source_locale).is_dir():
-            target = f"/{source_locale}/"
-
-            @app.get("/", include_in_schema=False)
-            def root() -> RedirectResponse:
-                return RedirectResponse(target)
-
+        install_landing(app, site, lambda: engine.locales)
         app.router.routes.append(site_mount(site))  # never for API paths: they get the API's JSON 404/405
     else:
         @app.get("/", include_in_schema=False)
@@ -137,7 +134,7 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     app.add_middleware(Guard, max_body_bytes=max_body_bytes, wider={f"{ADMIN_PREFIX}/": MAX_FORM_BYTES})
     for router in (search_router(engine, store, writes), articles_router(engine), feedback_router(engine, store, writes),
                    admin_router(data_dir, content_dir or "content", store), gaps_router(data_dir, engine, store),
-                   health_router(engine, writes)):
+                   health_router(engine, writes), popular_router(engine, store)):
         app.include_router(router)
     install_admin(app, data_dir, content_dir or "content", engine, store)
     _install_openapi(app, engine)
@@ -145,5 +142,5 @@ def create_app(data_dir: Path | str = ".kb", site_dir: Path | str | None = None,
     install_security(app, security or SecurityConfig.from_env(engine.config))
     app.add_middleware(LocalRedirects, base_url=str(engine.config.get("base_url") or ""))
     app.add_middleware(HeadAsGet)
-    _mount_site(app, site_dir, engine.source_locale)
+    _mount_site(app, site_dir, engine)
     return app

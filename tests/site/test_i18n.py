@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 from jinja2 import DictLoader, Environment, select_autoescape
 
@@ -207,7 +208,9 @@ def test_a_new_locale_starts_from_the_template(locales: Path) -> None:
     assert '"Language: pt_BR\\n"' in text and '"Plural-Forms: nplurals=' in text
     problems = catalogs.check()
     assert len(problems) == len(catalogs.extract_messages())  # every message
-    assert all(p.file == po and p.what == "not translated (empty msgstr)" for p in problems)
+    forms = get_plural("pt_BR").num_plurals
+    plural = f"not translated: {', '.join(f'msgstr[{i}]' for i in range(forms))} empty (the locale has {forms} plural forms)"
+    assert {p.what for p in problems} == {"not translated (empty msgstr)", plural} and {p.file for p in problems} == {po}
     _edit(po, _set("Yes", "Sim"))
     assert i18n.ui_locale("pt-BR") == "pt_BR" and i18n.ui_locale("pt-PT") == "en"
     assert i18n.translations("pt-BR").gettext("Yes") == "Sim"

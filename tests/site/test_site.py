@@ -252,8 +252,10 @@ def test_every_locale_gets_every_article(built: tuple[Path, BuildReport]) -> Non
         assert (out / locale / "index.html").is_file()
         assert (out / locale / "orders" / "index.html").is_file()
         assert (out / locale / "search" / "index.html").is_file()
+        assert (out / locale / "contact-us" / "index.html").is_file()
     assert (out / "index.html").is_file() and (out / "404.html").is_file()
-    assert report.pages == report.rendered == 2 + 4 * (3 + 2 + 3)  # root, 404; home, search, 404, categories, articles
+    # root, 404; home, search, 404, contact, categories, articles
+    assert report.pages == report.rendered == 2 + 4 * (4 + 2 + 3)
 
 
 def test_each_locale_has_its_own_404_page(built: tuple[Path, BuildReport]) -> None:
@@ -389,7 +391,7 @@ def test_script_and_event_handlers_never_reach_the_page(built: tuple[Path, Build
             assert not [a for a in attrs if a.startswith("on")], (path, tag, attrs)
             if tag == "script":
                 assert attrs.get("type") in ("application/json", "application/ld+json") or \
-                    (attrs.get("src") or "").startswith("/static/site.js"), (path, attrs)
+                    (attrs.get("src") or "").startswith(("/static/site.js?", "/static/search.js?")), (path, attrs)
     fees = read(out, "en/orders/fees/index.html")
     assert '<th style="text-align:left">Item</th>' in fees  # tables and their alignment survive
 

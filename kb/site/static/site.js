@@ -1,5 +1,6 @@
-/* kb help center: search suggestions, search results (API, else the local index), feedback.
-   Everything here is an enhancement: pages are complete and usable without JavaScript. */
+/* kb help center: search suggestions, the local index (when the API cannot be reached), feedback,
+   the remembered language, popular articles. search.js draws the results page with what is here
+   (window.KB). Everything is an enhancement: pages are complete and usable without JavaScript. */
 (function () {
   "use strict";
   var configEl = document.getElementById("kb-config");
@@ -7,6 +8,7 @@
   var cfg = JSON.parse(configEl.textContent);
   var S = cfg.strings;
   var TIMEOUT_MS = 4000;
+  var LANG_COOKIE = "kb_lang";  /* read by `kb serve` on / (kb/web/landing.py) */
 
   function fmt(template, values) {
     return template.replace(/\{(\w+)\}/g, function (m, key) { return key in values ? values[key] : m; });
@@ -34,8 +36,9 @@
   /* Every article exists at every locale's URL: show the page of this locale. */
   function pageUrl(hit) {
     var anchor = hit.anchor ? "#" + hit.anchor : "";
-    if (hit.category && hit.id) {
-      return cfg.root + "/" + cfg.locale + "/" + hit.category + "/" + hit.id + "/" + anchor;
+    var category = hit.category_key || hit.category;
+    if (category && hit.id) {
+      return cfg.root + "/" + cfg.locale + "/" + encodeURIComponent(category) + "/" + hit.id + "/" + anchor;
     }
     try {
       var u = new URL(hit.url, location.href);
@@ -64,6 +67,20 @@
       span.textContent = text;
       into.appendChild(span);
     });
+  }
+
+  /* An article as the pages list it: its link, then its labels. */
+  function listItem(hit) {
+    var li = document.createElement("li");
+    var a = document.createElement("a");
+    a.href = pageUrl(hit);
+    a.textContent = hit.title;
+    var lang = hit.lang || hit.locale;
+    if (lang && lang !== cfg.locale) a.lang = lang;
+    li.appendChild(a);
+    if (flagLabels(hit).length) li.appendChild(document.createTextNode(" "));
+    labelEls(hit, li);
+    return li;
   }
 
   /* ---- the local index: used when the API cannot be reached ---- */
@@ -98,75 +115,40 @@
     return false;
   }
 
-  function localSearch(articles, query, limit) {
-    var terms = tokens(query);
-    if (!terms.length) return [];
-    var scored = [];
-    articles.forEach(function (a) {
-      var score = 0, matched = 0;
-      terms.forEach(function (t) {
+  /* The local index's decision, made like the API's: answer (the articles that hold the query's
+     telling words), clarify (the best hold only some: offered as choices) or handoff (none holds
+     most of them: no article matches). A word most articles contain tells little, so each word
+     weighs by how rare it is; a word no article contains weighs fully, so nonsense hands off. */
+  var ANSWER_COVER = 0.75, CLARIFY_COVER = 0.5, MARGIN = 0.2;
+  function localDecide(articles, query, limit) {
+    var terms = tokens(query).filter(function (t, i, all) { return all.indexOf(t) === i; });
+    if (!terms.length || !articles.length) return { decision: "handoff", hits: [] };
+    var n = articles.length;
+    var found = articles.map(function () { return []; });
+    var weights = terms.map(function (t, ti) {
+      var df = 0;
+      articles.forEach(function (a, ai) {
         var s = (hasTerm(a._title, t) ? 5 : 0) + (hasTerm(a._questions, t) ? 3 : 0) + (hasTerm(a._text, t) ? 1 : 0);
-        if (s) matched++;
-        score += s;
+        found[ai][ti] = s;
+        if (s) df++;
       });
-      if (matched) scored.push({ a: a, score: score * matched / terms.length });
+      return df ? Math.log(1 + n / df) / Math.log(1 + n) : 1;
     });
-    scored.sort(function (x, y) { return y.score - x.score; });
-    return scored.slice(0, limit).map(function (s) { return s.a; });
-  }
-
-  /* Text with the query's words in <mark>, built from text nodes (never from HTML). */
-  function highlighted(text, query) {
-    var frag = document.createDocumentFragment();
-    var words = query.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 1; });
-    var lower = text.toLowerCase(), pos = 0;
-    while (pos < text.length) {
-      var best = -1, len = 0;
-      words.forEach(function (w) {
-        var i = lower.indexOf(w, pos);
-        if (i !== -1 && (best === -1 || i < best)) { best = i; len = w.length; }
+    var total = weights.reduce(function (x, y) { return x + y; }, 0);
+    var scored = articles.map(function (a, ai) {
+      var cover = 0, score = 0;
+      terms.forEach(function (t, ti) {
+        if (found[ai][ti]) { cover += weights[ti]; score += found[ai][ti] * weights[ti]; }
       });
-      if (best === -1) break;
-      frag.appendChild(document.createTextNode(text.slice(pos, best)));
-      var mark = document.createElement("mark");
-      mark.textContent = text.slice(best, best + len);
-      frag.appendChild(mark);
-      pos = best + len;
-    }
-    frag.appendChild(document.createTextNode(text.slice(pos)));
-    return frag;
-  }
-
-  function excerpt(article, query) {
-    var text = article.text, lower = text.toLowerCase();
-    var first = query.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 1; })
-      .map(function (w) { return lower.indexOf(w); }).filter(function (i) { return i >= 0; }).sort(function (a, b) { return a - b; })[0];
-    if (first === undefined || first < 120) return text.slice(0, 220) + (text.length > 220 ? "…" : "");
-    var start = text.lastIndexOf(" ", first - 60) + 1;
-    return "…" + text.slice(start, start + 220) + (start + 220 < text.length ? "…" : "");
-  }
-
-  /* The API's snippet_html is escaped text with <mark>: keep only text and <mark>, to be sure. */
-  function safeSnippet(html) {
-    var tpl = document.createElement("template");
-    tpl.innerHTML = html;
-    var out = document.createDocumentFragment();
-    (function walk(node, parent) {
-      node.childNodes.forEach(function (child) {
-        if (child.nodeType === 3) {
-          parent.appendChild(document.createTextNode(child.textContent));
-        } else if (child.nodeType === 1) {
-          if (child.tagName === "MARK") {
-            var mark = document.createElement("mark");
-            walk(child, mark);
-            parent.appendChild(mark);
-          } else {
-            walk(child, parent);
-          }
-        }
-      });
-    })(tpl.content, out);
-    return out;
+      return { a: a, cover: cover / total, score: score };
+    }).filter(function (s) { return s.score > 0; });
+    scored.sort(function (x, y) { return y.cover - x.cover || y.score - x.score; });
+    var best = scored.length ? scored[0].cover : 0;
+    if (best < CLARIFY_COVER) return { decision: "handoff", hits: [] };
+    if (best < ANSWER_COVER) return { decision: "clarify", hits: scored.slice(0, 3).map(function (s) { return s.a; }) };
+    var kept = scored.filter(function (s) { return s.cover >= best - MARGIN; });
+    kept.sort(function (x, y) { return y.score - x.score; });
+    return { decision: "answer", hits: kept.slice(0, limit).map(function (s) { return s.a; }) };
   }
 
   /* ---- suggestions: an ARIA 1.2 combobox with a listbox ---- */
@@ -197,23 +179,33 @@
       else input.removeAttribute("aria-activedescendant");
     }
 
-    function show(hits) {
+    function option(i, text, url, hit) {
+      var li = document.createElement("li");
+      li.id = list.id + "-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      var title = document.createElement("span");
+      title.textContent = text;
+      li.appendChild(title);
+      if (hit) labelEls(hit, li);
+      li.addEventListener("mousedown", function (e) { e.preventDefault(); });
+      li.addEventListener("click", function () { location.href = url; });
+      list.appendChild(li);
+      return { url: url };
+    }
+
+    /* handoff: nothing (no guesses for nonsense); clarify: the choices, then the way to a person */
+    function show(decision, hits) {
       list.textContent = "";
-      items = hits.slice(0, 6);
-      if (!items.length) { close(); return; }
-      items.forEach(function (hit, i) {
-        var li = document.createElement("li");
-        li.id = list.id + "-" + i;
-        li.setAttribute("role", "option");
-        li.setAttribute("aria-selected", "false");
-        var title = document.createElement("span");
-        title.textContent = hit.title;
-        li.appendChild(title);
-        labelEls(hit, li);
-        li.addEventListener("mousedown", function (e) { e.preventDefault(); });
-        li.addEventListener("click", function () { location.href = pageUrl(hit); });
-        list.appendChild(li);
+      items = decision === "handoff" ? [] : hits.slice(0, 6).map(function (hit, i) {
+        return option(i, hit.title, pageUrl(hit), hit);
       });
+      if (items.length && decision === "clarify" && cfg.contact) {
+        var contact = option(items.length, S.contact_us, cfg.contact, null);
+        list.lastChild.className = "suggest-contact";
+        items.push(contact);
+      }
+      if (!items.length) { close(); return; }
       list.hidden = false;
       input.setAttribute("aria-expanded", "true");
       active = -1;
@@ -222,11 +214,11 @@
     function suggest(q) {
       var mine = ++seq;
       fetchJSON(apiUrl("/suggest", { q: q, lang: cfg.locale })).then(function (data) {
-        return data.suggestions || data.hits || data;
+        return { decision: data.decision || "answer", hits: data.suggestions || [] };
       }).catch(function () {
-        return loadIndex().then(function (articles) { return localSearch(articles, q, 6); });
-      }).then(function (hits) {
-        if (mine === seq && input.value.trim() === q) show(hits || []);
+        return loadIndex().then(function (articles) { return localDecide(articles, q, 6); });
+      }).then(function (found) {
+        if (mine === seq && input.value.trim() === q) show(found.decision, found.hits);
       }).catch(function () { if (mine === seq) close(); });
     }
 
@@ -241,7 +233,7 @@
       if (e.key === "ArrowDown") { e.preventDefault(); select((active + 1) % items.length); }
       else if (e.key === "ArrowUp") { e.preventDefault(); select(active <= 0 ? items.length - 1 : active - 1); }
       else if (e.key === "Escape") { e.preventDefault(); close(); }
-      else if (e.key === "Enter" && active >= 0) { e.preventDefault(); location.href = pageUrl(items[active]); }
+      else if (e.key === "Enter" && active >= 0) { e.preventDefault(); location.href = items[active].url; }
     });
     input.addEventListener("blur", function () { setTimeout(close, 120); });
     form.addEventListener("submit", function (e) {
@@ -249,70 +241,44 @@
     });
   }
 
-  /* ---- the results page ---- */
-  function setupResults(results) {
-    var params = new URLSearchParams(location.search);
-    var q = (params.get("q") || "").trim().slice(0, 300);
-    var status = document.getElementById("kb-search-status");
-    document.querySelectorAll("form[data-kb-search] input[name=q]").forEach(function (i) { i.value = q; });
-    if (!q) { status.textContent = S.enter_query; return; }
-    var all = document.getElementById("kb-all-articles");
-    if (all) all.hidden = true;
-    document.title = fmt(S.results_for, { query: q }) + " · " + document.title;
-    status.textContent = S.searching;
-
-    /* Tell the API which result was opened (the content-gap report counts searches with none). */
-    function reportClick(searchId, hit) {
-      if (!searchId || !navigator.sendBeacon) return;
-      var body = JSON.stringify({ search_id: searchId, article_id: hit.id });
-      try { navigator.sendBeacon(cfg.api + "/click", new Blob([body], { type: "application/json" })); } catch (e) { /* best effort */ }
-    }
-
-    function render(hits, offline, searchId) {
-      results.textContent = "";
-      hits.forEach(function (hit) {
-        var li = document.createElement("li");
-        var a = document.createElement("a");
-        a.className = "result-title";
-        a.href = pageUrl(hit);
-        a.textContent = hit.title;
-        if (searchId) {
-          a.addEventListener("click", function () { reportClick(searchId, hit); });
-          a.addEventListener("auxclick", function () { reportClick(searchId, hit); });
-        }
-        if ((hit.lang || hit.locale) && (hit.lang || hit.locale) !== cfg.locale) a.lang = hit.lang || hit.locale;
-        li.appendChild(a);
-        var labels = document.createElement("span");
-        labels.className = "labels";
-        labelEls(hit, labels);
-        if (labels.childNodes.length) li.appendChild(labels);
-        var p = document.createElement("p");
-        p.appendChild(offline ? highlighted(excerpt(hit, q), q) : safeSnippet(hit.snippet_html || ""));
-        li.appendChild(p);
-        results.appendChild(li);
-      });
-      var head = fmt(S.results_for, { query: q });
-      status.textContent = hits.length ? head + (offline ? " · " + S.offline_search : "") : head + ": " + S.no_results;
-    }
-
-    fetchJSON(apiUrl("/search", { q: q, lang: cfg.locale, k: 10, track: "true" })).then(function (data) {
-      render(data.hits || [], false, data.search_id);
-    }).catch(function () {
-      loadIndex().then(function (articles) {
-        render(localSearch(articles, q, 10), true);
-      }).catch(function () {
-        status.textContent = S.no_results;
-        if (all) all.hidden = false;
-      });
-    });
+  /* ---- popular articles: the ones shoppers open most, when the API knows them ---- */
+  function refreshPopular(box) {
+    var list = box.querySelector("ul");
+    if (!list) return;
+    fetchJSON(apiUrl("/popular", { lang: cfg.locale, limit: box.getAttribute("data-kb-popular") || 5 })).then(function (data) {
+      if (data.source !== "analytics" || !data.articles.length) return;  /* the page already lists the editor's choice */
+      list.textContent = "";
+      data.articles.forEach(function (hit) { list.appendChild(listItem(hit)); });
+    }).catch(function () { /* the editor's list stays */ });
   }
 
-  /* ---- "Was this helpful?" ---- */
+  /* ---- "Was this helpful?": once per article and browser ---- */
   function setupFeedback(box) {
     box.hidden = false;
     var buttons = box.querySelectorAll("[data-helpful]");
     var reasonForm = box.querySelector(".feedback-reason");
     var status = box.querySelector(".feedback-status");
+    var more = box.querySelector(".feedback-more");
+    var key = "kb-feedback:" + box.dataset.locale + ":" + box.dataset.article;
+
+    function remembered() {
+      try { return localStorage.getItem(key); } catch (e) { return null; }
+    }
+    function remember(value) {
+      try { localStorage.setItem(key, value); } catch (e) { /* private mode: not remembered */ }
+    }
+    function done(helpful) {
+      box.querySelector(".feedback-buttons").hidden = true;
+      reasonForm.hidden = true;
+      if (more && !helpful) more.hidden = false;
+    }
+
+    var before = remembered();
+    if (before) {
+      done(before === "yes");
+      status.textContent = S.feedback_done;
+      return;
+    }
 
     function send(helpful, reason) {
       var body = { article_id: box.dataset.article, locale: box.dataset.locale, helpful: helpful };
@@ -323,8 +289,8 @@
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify(body)
       }).then(function () {
-        box.querySelector(".feedback-buttons").hidden = true;
-        reasonForm.hidden = true;
+        remember(helpful ? "yes" : "no");
+        done(helpful);
         status.textContent = S.thanks;
       }, function () {
         buttons.forEach(function (b) { b.disabled = false; });
@@ -336,9 +302,11 @@
       button.addEventListener("click", function () {
         buttons.forEach(function (b) { b.setAttribute("aria-pressed", b === button ? "true" : "false"); });
         if (button.dataset.helpful === "yes") {
+          if (more) more.hidden = true;
           send(true);
         } else {
           reasonForm.hidden = false;
+          if (more) more.hidden = false;  /* related articles and the contact, at once */
           reasonForm.querySelector("textarea").focus();
         }
       });
@@ -349,29 +317,62 @@
     });
   }
 
-  /* ---- the root page: go to the visitor's language ---- */
+  /* ---- the shopper's language: remembered when picked, chosen on the root page ---- */
+  function readCookie(name) {
+    var found = document.cookie.split(/;\s*/).filter(function (c) { return c.indexOf(name + "=") === 0; })[0];
+    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+  }
+
+  function rememberLanguage(code) {
+    document.cookie = LANG_COOKIE + "=" + encodeURIComponent(code) + "; path=" + cfg.cookie_path +
+      "; max-age=31536000; SameSite=Lax";
+  }
+
+  /* Like the API (kb.content.locales.negotiate): the exact tag, then shorter forms of it, then a
+     regional form of the same language. */
+  function negotiate(prefs, codes) {
+    var lower = codes.map(function (c) { return c.toLowerCase(); });
+    for (var i = 0; i < prefs.length; i++) {
+      var parts = (prefs[i] || "").toLowerCase().replace(/_/g, "-").split("-");
+      for (var n = parts.length; n > 0; n--) {
+        var at = lower.indexOf(parts.slice(0, n).join("-"));
+        if (at !== -1) return codes[at];
+      }
+      for (var j = 0; j < lower.length; j++) {
+        if (parts[0] && lower[j].split("-")[0] === parts[0]) return codes[j];
+      }
+    }
+    return null;
+  }
+
   function setupRoot(root) {
     var links = {};
-    root.querySelectorAll("a[hreflang]").forEach(function (a) { links[a.getAttribute("hreflang").toLowerCase()] = a.href; });
-    var prefs = navigator.languages || [navigator.language || ""];
-    for (var i = 0; i < prefs.length; i++) {
-      var tag = (prefs[i] || "").toLowerCase();
-      var target = links[tag] || links[tag.split("-")[0]];
-      if (target) { location.replace(target); return; }
-    }
+    root.querySelectorAll("a[hreflang]").forEach(function (a) { links[a.getAttribute("hreflang")] = a.href; });
+    var codes = Object.keys(links);
+    var chosen = negotiate([readCookie(LANG_COOKIE)], codes) ||
+      negotiate(navigator.languages || [navigator.language || ""], codes);
+    if (chosen) location.replace(links[chosen]);
   }
 
   function closeLanguageMenu() {
     document.querySelectorAll(".lang-switch details[open]").forEach(function (d) { d.open = false; });
   }
 
+  window.KB = { cfg: cfg, S: S, fmt: fmt, fetchJSON: fetchJSON, apiUrl: apiUrl, pageUrl: pageUrl, labelEls: labelEls,
+                listItem: listItem, loadIndex: loadIndex, localDecide: localDecide, tokens: tokens,
+                refreshPopular: refreshPopular };
+
   document.querySelectorAll("form[data-kb-search]").forEach(setupCombobox);
-  var results = document.getElementById("kb-results");
-  if (results) setupResults(results);
   var feedback = document.querySelector("[data-kb-feedback]");
   if (feedback) setupFeedback(feedback);
   var root = document.querySelector("[data-kb-root]");
   if (root) setupRoot(root);
-  document.addEventListener("click", function (e) { if (!e.target.closest(".lang-switch")) closeLanguageMenu(); });
+  var home = document.querySelector(".page-home [data-kb-popular]");
+  if (home) refreshPopular(home);
+  document.addEventListener("click", function (e) {
+    var picked = e.target.closest("a[data-kb-lang], [data-kb-root] a[hreflang]");
+    if (picked) rememberLanguage(picked.getAttribute("data-kb-lang") || picked.getAttribute("hreflang"));
+    if (!e.target.closest(".lang-switch")) closeLanguageMenu();
+  });
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeLanguageMenu(); });
 })();
