@@ -23,7 +23,8 @@ def test_luhn() -> None:
     assert ck.luhn_valid("1234567812345670")
     assert not ck.luhn_valid("1234567812345678")  # 60 - 0 + 8 = 68
     assert not ck.luhn_valid("1234567812345607")  # transposed last two digits
-    assert not ck.luhn_valid("") and not ck.luhn_valid("1234 5678") and not ck.luhn_valid("١٢٣")
+    assert not ck.luhn_valid("") and not ck.luhn_valid("1234 5678")
+    assert ck.luhn_valid("١٢٣٤٥٦٧٨١٢٣٤٥٦٧٠")  # the same number in Arabic-Indic digits
 
 
 def test_ssn_rules() -> None:
@@ -126,6 +127,15 @@ def steuer_ids(draw: st.DrawFn) -> str:
     first10 = "".join(draw(st.permutations([*distinct, draw(st.sampled_from(distinct))])))
     assume(first10[0] != "0")
     return first10 + str(ck.steuer_id_check(first10))
+
+
+@FAST
+@given(st.text(DIGITS, max_size=40), st.integers(2, 8), st.integers(0, 12))
+def test_luhn_stretch_search_agrees_with_checking_each_stretch(digits: str, shortest: int, extra: int) -> None:
+    longest = shortest + extra
+    each = any(ck.luhn_valid(digits[i:i + size]) for size in range(shortest, longest + 1)
+               for i in range(len(digits) - size + 1))
+    assert ck.has_luhn_stretch(digits, shortest, longest) == each
 
 
 @FAST

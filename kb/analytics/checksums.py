@@ -8,23 +8,42 @@ in ten). Each function takes the characters of the number only (no separators) a
 from __future__ import annotations
 
 import datetime as dt
+from itertools import accumulate
 
 
 def _all_digits(text: str, size: int) -> bool:
     return len(text) == size and text.isascii() and text.isdigit()
 
 
+LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # digit sum of 2·d
+
+
 def luhn_valid(digits: str) -> bool:
-    """Payment cards (ISO/IEC 7812): every second digit from the right doubled, sum ≡ 0 mod 10."""
-    if not (digits.isascii() and digits.isdigit()):
+    """Payment cards (ISO/IEC 7812): every second digit from the right doubled, sum ≡ 0 mod 10.
+    Any decimal digits count (a card typed in Arabic-Indic digits is still a card)."""
+    if not digits.isdecimal():
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    backwards = digits[::-1]
+    return (sum(map(int, backwards[0::2])) + sum(LUHN_DOUBLED[int(ch)] for ch in backwards[1::2])) % 10 == 0
+
+
+def has_luhn_stretch(digits: str, shortest: int, longest: int) -> bool:
+    """True when some stretch of `shortest`–`longest` consecutive digits passes the Luhn check:
+    prefix sums for both parities of the last digit make each stretch one subtraction."""
+    if not digits.isdecimal() or len(digits) < shortest:
+        return False
+    values = [int(ch) for ch in digits]
+    sums = []
+    for last_parity in (0, 1):  # a digit counts plainly when it is an even distance from the last
+        sums.append(list(accumulate((v if i % 2 == last_parity else LUHN_DOUBLED[v] for i, v in enumerate(values)),
+                                    initial=0)))
+    for size in range(shortest, min(longest, len(digits)) + 1):
+        for start in range(len(digits) - size + 1):
+            end = start + size
+            prefix = sums[(end - 1) % 2]
+            if (prefix[end] - prefix[start]) % 10 == 0:
+                return True
+    return False
 
 
 def ssn_valid(digits: str) -> bool:
