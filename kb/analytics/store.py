@@ -5,7 +5,9 @@ SQLite in WAL mode at `<data_dir>/kb.sqlite` by default; PostgreSQL (psycopg 3) 
 Alembic migrations in `kb/analytics/migrations/`, applied when the store is opened.
 
 Privacy: text is scrubbed here, on the way in (kb.analytics.scrub), so no caller can store a raw
-query; no IP address, cookie or user id has a column.
+query; no IP address, cookie or user id has a column. Every other text value loses its control,
+format and surrogate characters on the way in too (strip_controls): PostgreSQL refuses a NUL, and
+a row must never be dropped for one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from kb.analytics.scrub import scrub
+from kb.analytics.scrub import scrub, strip_controls
 from kb.errors import KbError
 
 DB_ENV = "KB_DATABASE_URL"
@@ -89,6 +91,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _clean(value: str | None) -> str | None:
+    return None if value is None else strip_controls(value)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -133,10 +139,11 @@ class Store:
                   tracks_clicks: bool = False) -> None:
         """`search_id`: a random id the client may send back with a click (record_click);
         `tracks_clicks`: the client reports clicks, so a search without one says something."""
-        row = {"ts": _now(), "endpoint": endpoint, "locale": locale, "query_scrubbed": scrub(query),
-               "decision": decision, "confidence": float(confidence), "top_ids": list(top_ids),
-               "top_scores": [round(float(s), 4) for s in top_scores], "served_machine": served_machine,
-               "served_fallback": served_fallback, "generation": generation, "search_id": search_id,
+        row = {"ts": _now(), "endpoint": strip_controls(endpoint), "locale": strip_controls(locale),
+               "query_scrubbed": scrub(query), "decision": strip_controls(decision), "confidence": float(confidence),
+               "top_ids": [strip_controls(i) for i in top_ids], "top_scores": [round(float(s), 4) for s in top_scores],
+               "served_machine": served_machine, "served_fallback": served_fallback,
+               "generation": strip_controls(generation), "search_id": _clean(search_id),
                "tracks_clicks": tracks_clicks}
         with self.engine.begin() as conn:
             conn.execute(queries.insert(), row)
@@ -144,6 +151,7 @@ class Store:
     def record_click(self, search_id: str, article_id: str) -> bool:
         """Note that the shopper opened `article_id` from the results of search `search_id`.
         Only the first click of a search counts, and only on an article it returned; False otherwise."""
+        search_id, article_id = strip_controls(search_id), strip_controls(article_id)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(queries.c.id, queries.c.top_ids, queries.c.clicked_id)
                                .where(queries.c.search_id == search_id)).first()
@@ -155,8 +163,8 @@ class Store:
             return bool(done.rowcount)
 
     def add_feedback(self, *, article_id: str, locale: str, helpful: bool, reason: str | None = None) -> None:
-        row = {"ts": _now(), "article_id": article_id, "locale": locale, "helpful": helpful,
-               "reason_scrubbed": scrub(reason) if reason else None}
+        row = {"ts": _now(), "article_id": strip_controls(article_id), "locale": strip_controls(locale),
+               "helpful": helpful, "reason_scrubbed": (scrub(reason) if reason else "") or None}
         with self.engine.begin() as conn:
             conn.execute(feedback.insert(), row)
 

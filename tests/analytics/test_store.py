@@ -276,3 +276,19 @@ def test_report_counts_group_by_utc_day_locale_decision_and_article(store: Store
                                         FeedbackDay("2026-03-02", "b", 0, 1)]
     assert store.opened_from_search() == [("a", 3), ("b", 1)]
     assert store.opened_from_search(since=at(2, 1), limit=1) == [("a", 1)]
+
+
+def test_nul_and_other_control_characters_never_drop_a_row(store: Store) -> None:
+    """PostgreSQL refuses NUL (and lone surrogates) in text: every text value loses its control and
+    format characters on the way in, so the row is stored, not lost."""
+    _log(store, "wo ist\x00 mein\tPaket\r\n\u200bbitte\x1b\ud800", locale="de\x00", generation="gen-1\x00",
+         top_ids=["track-order\x00", "late-parcel"], search_id="c" * 31 + "\x00c")
+    _log(store, "\x00")
+    store.add_feedback(article_id="return-item\x00", locale="de", helpful=False, reason="nicht\x00 hilfreich\x7f\u2028ok")
+    store.add_feedback(article_id="return-item", locale="de", helpful=True, reason="\x00\x01")
+    rows = store.list_queries()
+    assert [r["query_scrubbed"] for r in rows] == ["", "wo ist mein Paket  bitte"]
+    assert (rows[1]["locale"], rows[1]["generation"], rows[1]["top_ids"]) == ("de", "gen-1", ["track-order", "late-parcel"])
+    assert store.record_click("c" * 32, "track-order\x00")
+    feedback_rows = store.list_feedback(article_id="return-item")
+    assert [(r["helpful"], r["reason_scrubbed"]) for r in feedback_rows] == [(True, None), (False, "nicht hilfreich ok")]
