@@ -230,3 +230,42 @@ def test_limits_from_the_environment() -> None:
         Limits.from_env({"KB_REQUEST_TIMEOUT": "soon"})
     with pytest.raises(KbError, match="KB_MAX_HEADERS"):
         Limits.from_env({"KB_MAX_HEADERS": "0"})
+
+
+def test_kb_serve_runs_this_config(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """`kb serve` passes uvicorn the limited protocol with its proxy headers off, and hands
+    --forwarded-allow-ips to the app's security settings (the app is a stand-in here)."""
+    import uvicorn
+    from fastapi import FastAPI
+    from typer.testing import CliRunner
+
+    import kb.web.app
+    from kb.cli import app as cli
+    from kb.web.server import LimitedHttpTools
+
+    monkeypatch.setenv("KB_FORWARDED_ALLOW_IPS", "")  # restored afterwards: serve sets it
+    monkeypatch.setenv("KB_REQUEST_TIMEOUT", "7")
+    seen: dict[str, object] = {}
+
+    def fake_app(*_args: object, **_kwargs: object) -> FastAPI:
+        import os
+
+        seen["proxies"] = os.environ.get("KB_FORWARDED_ALLOW_IPS")
+        made = FastAPI()
+        made.state.store = None
+        return made
+
+    def fake_run(server: uvicorn.Server, *_args: object) -> None:
+        seen["config"] = server.config
+
+    monkeypatch.setattr(kb.web.app, "create_app", fake_app)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    result = CliRunner().invoke(cli, ["serve", "--data", str(tmp_path), "--forwarded-allow-ips", "10.0.0.1",
+                                      "--access-log"])
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert isinstance(config, uvicorn.Config) and seen["proxies"] == "10.0.0.1"
+    assert config.proxy_headers is False and config.access_log is True
+    assert isinstance(config.http, type) and issubclass(config.http, LimitedHttpTools)
+    assert config.http.limits.request_timeout == 7.0
+    assert "forwarded headers of 10.0.0.1" in result.stdout and "admin API off" in result.stdout
