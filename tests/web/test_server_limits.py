@@ -4,6 +4,7 @@ headers, too many connections, and an access log without query strings. A real s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -27,6 +28,8 @@ async def tiny_app(scope: dict, receive: object, send: object) -> None:  # type:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
                 return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(2 * TIMEOUT)
     body = f"hello {scope['client'][0]}".encode()
     await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
@@ -106,6 +109,23 @@ def test_a_normal_request_is_served() -> None:
     with serving(Limits(request_timeout=TIMEOUT)) as port:
         response = _request(port, b"GET /x?q=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert _status(response) == 200 and response.endswith(b"hello 127.0.0.1")
+
+
+def test_keep_alive_and_slow_answers_are_not_cut() -> None:
+    """The timeout is for receiving a request: a slow answer, and a second request on the same
+    connection after a pause longer than the request timeout (but shorter than uvicorn's 5 s
+    keep-alive timeout), are served."""
+    with serving(Limits(request_timeout=TIMEOUT)) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        for path in (b"/slow", b"/again"):
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path)
+            data = b""
+            while not data.endswith(b"hello 127.0.0.1"):
+                chunk = s.recv(4096)
+                assert chunk, data
+                data += chunk
+            assert _status(data) == 200
+            time.sleep(TIMEOUT + 0.5)
 
 
 def test_half_sent_requests_are_closed_while_others_are_served() -> None:
