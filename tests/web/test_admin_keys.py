@@ -67,7 +67,7 @@ def test_key_file_lines_and_identify(tmp_path: Path) -> None:
 
 def test_a_wrong_key_costs_a_hash_not_a_key_derivation(tmp_path: Path) -> None:
     """The probe measured 37 ms of scrypt per wrong key; now 2,000 wrong keys against 20 editors'
-    keys are checked in well under a second (about 10 µs each on the probe's machine)."""
+    keys are checked in well under a second (about 1 µs each on the benchmark machine)."""
     keys = tuple(auth.AdminKey(f"editor{i}", auth.digest(auth.new_key())) for i in range(20))
     started = time.perf_counter()
     found = [auth.identify(keys, f"guess-{i}") for i in range(2000)]
