@@ -147,12 +147,12 @@ def run(data_dir: Path, quick: bool, rounds: int | None = None, duration: float 
     rounds = rounds or (1 if quick else 3)
     duration = duration or (3.0 if quick else 20.0)
     queries = load_queries(100 if quick else 2000)
-    out: dict[str, Any] = {"rounds": rounds, "duration_s": duration, "concurrency": concurrency,
+    out: dict[str, Any] = {"quick": quick, "rounds": rounds, "duration_s": duration, "concurrency": concurrency,
                            "attack": f"{ATTACKERS} clients x {ATTACK_RATE:g} wrong keys/s on GET /v1/admin/gaps",
                            "cpu": machine().get("cpu"), "servers": {}}
     for failures in ("10", "off"):
         out["servers"][failures] = measure(data_dir, failures, rounds, duration, concurrency, queries)
-    out["ok"] = all(s["within_10_percent"] for s in out["servers"].values())
+    out["ok"] = quick or all(s["within_10_percent"] for s in out["servers"].values())  # 3 s phases are a smoke test
     return out
 
 
@@ -172,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["ok"] else 1
 
 
+def verdict(result: dict[str, Any], server: dict[str, Any]) -> str:
+    if result.get("quick"):
+        return "smoke run: phases too short to judge"
+    return "within 10 %" if server["within_10_percent"] else "OVER 10 %"
+
+
 def summary(result: dict[str, Any]) -> str:
     lines = [f"abuse: {result['attack']}, searches from {result['concurrency']} clients, "
              f"{result['rounds']} x {result['duration_s']:g} s per phase, CPU {result.get('cpu')}"]
@@ -184,7 +190,7 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"  failure limit {failures:>3}: search {q['rps']:.1f} -> {a['rps']:.1f} req/s "
                      f"({(s['rps_ratio'] - 1) * 100:+.1f} %; round by round {s.get('paired_ratio_median')}), p95 {q['p95_ms']:.0f} -> {a['p95_ms']:.0f} ms; "
                      f"wrong keys answered {statuses}, server CPU per wrong key ~{s.get('cpu_ms_per_wrong_key')} ms; "
-                     f"{'ok' if s['within_10_percent'] else 'OVER 10 %'}")
+                     f"{verdict(result, s)}")
     return "\n".join(lines)
 
 

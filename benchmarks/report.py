@@ -245,7 +245,7 @@ def md_abuse(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
                 answered[k] = answered.get(k, 0) + v
         rows.append([f"{failures} a minute" if failures != "off" else "off", q["rps"], a["rps"],
                      f"{(r['rps_ratio'] - 1) * 100:+.1f} %", q["p95_ms"], a["p95_ms"],
-                     ", ".join(f"{k}: {v}" for k, v in answered.items()), "yes" if r["within_10_percent"] else "NO"])
+                     ", ".join(f"{k}: {v}" for k, v in answered.items()), "–" if s.get("quick") else "yes" if r["within_10_percent"] else "NO"])
     lines += _table(["wrong-key limit", "search req/s", "under attack", "change", "p95 ms", "p95 ms under attack",
                      "wrong keys answered", "within 10 %"], rows)
     return lines
