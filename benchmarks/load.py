@@ -195,13 +195,17 @@ def kb_serve_available() -> bool:
 # Every measured request embeds its query: the engine's query-vector cache is off in benchmarks
 # (a shopper's repeated query would skip the embedder and flatter the numbers).
 NO_QUERY_CACHE = {"KB_QUERY_CACHE": "0"}
+# The load comes from 127.0.0.1, which the rate limiter no longer exempts: the server's own speed is measured.
+NO_RATE_LIMIT = {"KB_RATE_LIMIT": "off"}
 
 
 class KbServer:
-    """`kb serve --data DIR --port P` as a subprocess on 127.0.0.1; always stopped on exit."""
+    """`kb serve --data DIR --port P` as a subprocess on 127.0.0.1 (rate limit off, query cache off,
+    plus `env`); always stopped on exit."""
 
-    def __init__(self, data_dir: Path, startup_timeout: float = 300.0) -> None:
+    def __init__(self, data_dir: Path, startup_timeout: float = 300.0, env: dict[str, str] | None = None) -> None:
         self.data_dir, self.startup_timeout = data_dir, startup_timeout
+        self.env = {**os.environ, **NO_QUERY_CACHE, **NO_RATE_LIMIT, **(env or {})}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds = 0.0
@@ -216,7 +220,7 @@ class KbServer:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "kb"), "serve", "--data", str(self.data_dir), "--port", str(self.port),
              "--host", "127.0.0.1", "--site", str(self.data_dir / "no-site")],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **NO_QUERY_CACHE})
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         try:
             self.startup_seconds = wait_http(f"{self.url}/healthz", self.startup_timeout, self.proc)
         except BaseException:

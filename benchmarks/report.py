@@ -61,7 +61,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
              f"load average at start {m.get('load_at_start')}. Other processes shared the CPU, so timings are noisy.",
              f"Command: `{results.get('command')}`; finished {results.get('finished')}.", ""]
     for name, fn in (("quality", md_quality), ("latency", md_latency), ("scale", md_scale), ("site", md_site),
-                     ("soak", md_soak)):
+                     ("soak", md_soak), ("abuse", md_abuse)):
         section = results.get(name)
         if section is None:
             continue
@@ -229,6 +229,25 @@ def md_soak(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
     lines += ["", f"{'Passed' if s.get('ok') else 'FAILED'}: {_f(s['requests'])} requests, {_f(s['errors'])} errors, "
               f"RSS growth after warm-up {_f(s['rss_growth_mb'])} MB (allowed {_f(s['max_growth_mb'])}), "
               f"peak {_f(s['peak_rss_mb'])} MB."]
+    return lines
+
+
+def md_abuse(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    lines = [f"`kb serve` on 127.0.0.1 (rate limit off, query-vector cache off): GET /v1/search closed-loop from "
+             f"{s['concurrency']} clients, alone and under {s['attack']}; phases alternate, {s['rounds']} of each, "
+             f"{_f(s['duration_s'])} s long; medians. CPU: {s.get('cpu')}.", ""]
+    rows = []
+    for failures, r in s.get("servers", {}).items():
+        q, a = r["median"]["quiet"], r["median"]["attacked"]
+        answered: dict[str, int] = {}
+        for phase in r["phases"]["attacked"]:
+            for k, v in phase["attack"]["statuses"].items():
+                answered[k] = answered.get(k, 0) + v
+        rows.append([f"{failures} a minute" if failures != "off" else "off", q["rps"], a["rps"],
+                     f"{(r['rps_ratio'] - 1) * 100:+.1f} %", q["p95_ms"], a["p95_ms"],
+                     ", ".join(f"{k}: {v}" for k, v in answered.items()), "–" if s.get("quick") else "yes" if r["within_10_percent"] else "NO"])
+    lines += _table(["wrong-key limit", "search req/s", "under attack", "change", "p95 ms", "p95 ms under attack",
+                     "wrong keys answered", "within 10 %"], rows)
     return lines
 
 
@@ -409,7 +428,11 @@ def console(results: dict[str, Any]) -> str:
     if "requests" in soak:
         lines.append(f"soak {soak['seconds']:g} s at {soak['rate']:g} req/s: {soak['requests']} requests, "
                      f"{soak['errors']} errors, RSS growth {soak['rss_growth_mb']} MB, peak {soak['peak_rss_mb']} MB")
-    for name in ("quality", "latency", "scale", "site", "soak"):
+    if "servers" in results.get("abuse", {}):
+        from benchmarks.abuse import summary
+
+        lines.append(summary(results["abuse"]))
+    for name in ("quality", "latency", "scale", "site", "soak", "abuse"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             lines.append(f"{name}: FAILED: {results[name]['error']}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.common import EVAL, log, machine  # noqa: E402
 
-SECTIONS = ("quality", "latency", "scale", "site", "soak")
+SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -144,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
             return soak.run(data_dir, args.quick)
 
         _section(results, "soak", args.quick, soaked)
+        report.write(results, args.out)
+    if "abuse" in args.only:
+        from benchmarks import abuse
+        from benchmarks.quality import sample_index
+
+        def abused() -> dict[str, Any]:
+            data_dir, _ = sample_index(args.work, args.quick)
+            return abuse.run(data_dir, args.quick)
+
+        _section(results, "abuse", args.quick, abused)
         report.write(results, args.out)
     if "scale" in args.only:
         from benchmarks import scale

@@ -14,14 +14,26 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
           site: Annotated[Path, typer.Option(help="Built static site to serve at / (skipped when missing).")] = DEFAULT_SITE,
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,
+          access_log: Annotated[bool, typer.Option(help="Log each request: client address, method, path (no query string), status.")] = False,
+          forwarded_allow_ips: Annotated[str | None, typer.Option(
+              "--forwarded-allow-ips", envvar="KB_FORWARDED_ALLOW_IPS",
+              help="Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client; "
+                   "default none.")] = None,
           watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False) -> None:
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
+    import os
+
     import uvicorn
 
     from kb import API_PREFIX
     from kb.web.app import create_app
+    from kb.web.auth import KeyFileError, load_keys
+    from kb.web.security import PROXIES_ENV
+    from kb.web.server import Limits, server_config
 
+    if forwarded_allow_ips is not None:
+        os.environ[PROXIES_ENV] = forwarded_allow_ips  # read by the app's security settings
+    limits = Limits.from_env()
     app = create_app(data, site if site.is_dir() else None, content_dir=content)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
@@ -31,9 +43,16 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
     else:
         typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
     typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
+    if os.environ.get(PROXIES_ENV, "").strip():
+        typer.echo(f"kb: client addresses taken from forwarded headers of {os.environ[PROXIES_ENV].strip()}")
+    try:
+        names = [key.name for key in load_keys(data)]
+        typer.echo(f"kb: admin API keys: {', '.join(names)}" if names else "kb: admin API off: run 'kb admin-key' to turn it on")
+    except KeyFileError as exc:
+        typer.echo(f"kb: admin API off: {exc}", err=True)
     if watch:
         from kb.cli.watch import watch as start_watch
 
         start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
         typer.echo(f"kb: watching {content} for changes")
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
+    uvicorn.Server(server_config(app, host, port, access_log=access_log, limits=limits)).run()

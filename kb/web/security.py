@@ -1,13 +1,15 @@
-"""HTTP security of the API and the served site: CORS, rate limiting and security headers.
+"""HTTP security of the API and the served site: CORS, rate limiting, forwarded headers, security headers.
 
 - CORS: only the site's origin may call the API from a browser: `KB_CORS_ORIGINS` (comma-separated),
   else `site_origin` in kb.toml, else the origin of `base_url`.
 - Rate limiting: a token bucket per client address on the API (`/v1/…`), in memory only (never
   stored or logged): `KB_RATE_LIMIT` requests a second (default 20; `0`/`off` turns it off) with
   bursts of `KB_RATE_BURST` (default 40). Over the limit: 429 with `Retry-After`. Addresses in
-  `KB_RATE_EXEMPT` (comma-separated addresses or networks; default this machine, 127.0.0.1 and ::1)
-  are not limited: local tools, and a chatbot backend you add there. Behind a reverse proxy the
-  client address is the one uvicorn takes from X-Forwarded-For (it trusts 127.0.0.1 by default).
+  `KB_RATE_EXEMPT` (comma-separated addresses or networks; default none) are not limited: a
+  chatbot backend you add there. This machine is not exempt: behind a local reverse proxy every
+  shopper would come from 127.0.0.1.
+- The client address is the connection's, unless `KB_FORWARDED_ALLOW_IPS` names trusted proxies
+  (kb.web.proxies); uvicorn's own proxy-header handling is off (kb.web.server).
 - Headers on every response, site pages included: Content-Security-Policy (the site's own scripts
   and styles only), X-Content-Type-Options, Referrer-Policy, X-Frame-Options, Permissions-Policy.
 """
@@ -32,12 +34,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kb import API_PREFIX
 from kb.errors import KbError
 from kb.web.errors import json_error
+from kb.web.proxies import HEADERS as FORWARDED_HEADERS
+from kb.web.proxies import TrustedProxies
 
 CORS_ENV, RATE_ENV, BURST_ENV, EXEMPT_ENV = "KB_CORS_ORIGINS", "KB_RATE_LIMIT", "KB_RATE_BURST", "KB_RATE_EXEMPT"
+PROXIES_ENV, FORWARDED_HEADER_ENV = "KB_FORWARDED_ALLOW_IPS", "KB_FORWARDED_HEADER"
 DEFAULT_RATE, DEFAULT_BURST = 20.0, 40.0
-DEFAULT_EXEMPT = ("127.0.0.1", "::1")
+DEFAULT_EXEMPT: tuple[str, ...] = ()
 MAX_CLIENTS = 100_000  # buckets kept; an idle full bucket is dropped first (no state is lost)
 LIMITED_PREFIX = f"{API_PREFIX}/"
+ADMIN_PREFIX = f"{API_PREFIX}/admin/"  # 429 after too many wrong keys (kb.web.auth), whatever the rate limit
 
 SITE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
             "img-src 'self' data: https:; font-src 'self'; connect-src 'self'; object-src 'none'; "
@@ -98,12 +104,22 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def networks(raw: str | tuple[str, ...]) -> tuple[Network, ...]:
+def networks(raw: str | tuple[str, ...], name: str = EXEMPT_ENV) -> tuple[Network, ...]:
+    """Comma-separated addresses or networks; `*` is every address."""
     items = [p.strip() for p in (raw.split(",") if isinstance(raw, str) else raw) if p.strip()]
+    if "*" in items:
+        items = ["0.0.0.0/0", "::/0"]
     try:
         return tuple(ipaddress.ip_network(item, strict=False) for item in items)
     except ValueError as exc:
-        raise KbError(f"{EXEMPT_ENV}: {exc}: write addresses or networks such as 10.0.0.5 or 10.0.0.0/24") from exc
+        raise KbError(f"{name}: {exc}: write addresses or networks such as 10.0.0.5 or 10.0.0.0/24") from exc
+
+
+def forwarded_header(env: Mapping[str, str]) -> str:
+    value = env.get(FORWARDED_HEADER_ENV, "").strip().lower() or FORWARDED_HEADERS[0]
+    if value not in FORWARDED_HEADERS:
+        raise KbError(f"{FORWARDED_HEADER_ENV}={value!r}: use {' or '.join(FORWARDED_HEADERS)}, the header your proxy writes")
+    return value
 
 
 def is_exempt(host: str, exempt: tuple[Network, ...]) -> bool:
@@ -120,6 +136,8 @@ class SecurityConfig:
     rate: float = DEFAULT_RATE  # tokens a second per client; 0 = no limit
     burst: float = DEFAULT_BURST
     exempt: tuple[Network, ...] = networks(DEFAULT_EXEMPT)
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose forwarded header names the client
+    forwarded_header: str = FORWARDED_HEADERS[0]
 
     @classmethod
     def from_env(cls, site_config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> SecurityConfig:
@@ -127,7 +145,9 @@ class SecurityConfig:
         rate = _rate(env, RATE_ENV, DEFAULT_RATE)
         burst = _rate(env, BURST_ENV, max(DEFAULT_BURST, 2 * rate))
         exempt = networks(env[EXEMPT_ENV] if EXEMPT_ENV in env else DEFAULT_EXEMPT)
-        return cls(cors_origins=site_origins(site_config, env), rate=rate, burst=max(burst, 1.0), exempt=exempt)
+        proxies = networks(env.get(PROXIES_ENV, ""), PROXIES_ENV)
+        return cls(cors_origins=site_origins(site_config, env), rate=rate, burst=max(burst, 1.0), exempt=exempt,
+                   trusted_proxies=proxies, forwarded_header=forwarded_header(env))
 
 
 class TokenBuckets:
@@ -149,6 +169,16 @@ class TokenBuckets:
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
             return wait
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """The seconds until `key` has a token (0.0: it has one now); spends nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            found = self._buckets.get(key)
+        if found is None:
+            return 0.0
+        tokens = min(self.burst, found[0] + (now - found[1]) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -221,9 +251,10 @@ def document_errors(schema: dict[str, Any], rate_limited: bool) -> None:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            if rate_limited and path.startswith(LIMITED_PREFIX):
+            if (rate_limited and path.startswith(LIMITED_PREFIX)) or path.startswith(ADMIN_PREFIX):
                 responses.setdefault("429", {
-                    **_error_response("Too many requests from this client: wait Retry-After seconds"),
+                    **_error_response("Too many requests (or wrong admin keys) from this client: "
+                                      "wait Retry-After seconds"),
                     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}})
             if "requestBody" in operation:
                 responses.setdefault("400", _error_response("Malformed request body"))
@@ -248,3 +279,5 @@ def install(app: FastAPI, config: SecurityConfig) -> None:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Accept", "Accept-Language", "Content-Type"], max_age=600)
     app.add_middleware(SecurityHeaders)
+    if config.trusted_proxies:  # added last, so it runs first: everything after sees the client
+        app.add_middleware(TrustedProxies, networks=config.trusted_proxies, header=config.forwarded_header)

@@ -570,7 +570,7 @@ def admin(installed: Path, index_dir: Path, capsys: pytest.CaptureFixture[str]) 
 def test_admin_api_needs_the_key(admin: TestClient, monkeypatch: pytest.MonkeyPatch, installed: Path) -> None:
     r = admin.get("/v1/admin/review")
     assert r.status_code == 503
-    assert r.json() == {"error": {"param": None, "message": "admin API disabled: set KB_ADMIN_KEY"}}
+    assert r.json() == {"error": {"param": None, "message": "admin API disabled: run 'kb admin-key' or set KB_ADMIN_KEY"}}
     monkeypatch.setenv("KB_ADMIN_KEY", "s3cret-key")
     r = admin.get("/v1/admin/review")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

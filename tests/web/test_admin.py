@@ -166,6 +166,19 @@ def test_a_hashed_key_file_signs_in_too(desk: tuple[TestClient, Path], monkeypat
     assert admin_sign_in(client, "from-the-file-" + "f" * 20).status_code == 303
 
 
+def test_each_editor_signs_in_with_a_named_key_and_approvals_record_the_name(
+        desk: tuple[TestClient, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    client, content = desk
+    monkeypatch.delenv("KB_ADMIN_KEY")
+    keys = tmp_path / "data" / "admin_key"
+    write_key_file(keys, "maria-key-" + "m" * 30, name="maria")
+    write_key_file(keys, "jonas-key-" + "j" * 30, name="jonas")
+    assert admin_sign_in(client, "nobody-" + "n" * 30).status_code != 303
+    assert admin_sign_in(client, "jonas-key-" + "j" * 30).status_code == 303
+    assert _post(client, _item(client), "approve").status_code == 303
+    assert Library.load(content).get("refund-timing", "de").meta.reviewed_by == "jonas"
+
+
 # -- CSRF on the desk's forms ---------------------------------------------------------------------
 def test_forms_without_the_session_csrf_token_are_refused(desk: tuple[TestClient, Path]) -> None:
     client, content = desk

@@ -30,7 +30,7 @@ from kb.web.admin.session import (
     editor_for,
     session_hours,
 )
-from kb.web.auth import configured, sent_key
+from kb.web.auth import KeyFileError, load_keys, sent_key
 from kb.web.errors import ApiError
 
 if TYPE_CHECKING:
@@ -105,7 +105,11 @@ class Desk:
     # -- who is asking -------------------------------------------------------------------
     @property
     def enabled(self) -> bool:
-        return configured(self.data, self.admin_key, self.admin_key_file) is not None
+        """Whether any usable admin key is configured (a refused old key file counts as none)."""
+        try:
+            return bool(load_keys(self.data, self.admin_key, self.admin_key_file))
+        except KeyFileError:
+            return False
 
     def editor_of(self, key: str) -> str | None:
         return editor_for(key, self.data, self.admin_key, self.admin_key_file)

@@ -32,7 +32,7 @@ from typing import Any
 
 from kb.errors import KbError
 from kb.translate.sources import write_atomic
-from kb.web.auth import configured, verify
+from kb.web.auth import KeyFileError, identify, load_keys
 
 log = logging.getLogger("kb.admin")
 
@@ -43,16 +43,18 @@ HOURS_ENV = "KB_ADMIN_SESSION_HOURS"
 DEFAULT_HOURS = 8.0
 SIGNIN_SECONDS = 3600  # how long a sign-in form stays valid
 FAILURES, WINDOW = 5, 900.0  # failed sign-ins per client address, per this many seconds
-DEFAULT_EDITOR = "admin"  # the editor behind the one admin key there is
 
 
 def editor_for(key: str, data_dir: Path | str, admin_key: str | None = None,
                admin_key_file: Path | str | None = None) -> str | None:
-    """The editor name that `key` signs in as, None when it is not an admin key."""
-    stored = configured(data_dir, admin_key, admin_key_file)
-    if stored is None or not key:
+    """The editor name that `key` signs in as (its name in the key file: `kb admin-key --name`),
+    None when it is not an admin key or no usable key is configured."""
+    try:
+        keys = load_keys(data_dir, admin_key, admin_key_file)
+    except KeyFileError as exc:
+        log.warning("kb: %s", exc)
         return None
-    return DEFAULT_EDITOR if verify(key, stored) else None
+    return identify(keys, key)
 
 
 def session_hours(env: dict[str, str] | None = None) -> float:
