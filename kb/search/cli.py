@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from kb.search.names import DEFAULT, NAMES
@@ -17,15 +18,15 @@ EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', 
 
 def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
           embedder: EmbedderOpt = DEFAULT,
+          device: Annotated[str | None, typer.Option(click_type=click.Choice(["auto", "cpu", "cuda"]), help="Where torch models embed: auto takes CUDA when torch sees it (default: KB_DEVICE, else auto).")] = None,
           ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     from kb.search.embedders import get_embedder
+    from kb.search.progress import EmbedProgress
     from kb.search.update import update_index
 
-    model = get_embedder(embedder)
-
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
+    model = get_embedder(embedder, device)
+    progress = EmbedProgress()  # a bar with passages/s and time left on a terminal, then a summary line
 
     # only files changed since the last run are read when few changed; else all (parsed once)
     update = update_index(content, data, model, progress=progress, ann_threshold=ann_threshold)
