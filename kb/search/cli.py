@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-import click
 import typer
 
 from kb.search.names import DEFAULT, NAMES
@@ -18,7 +17,7 @@ EmbedderOpt = Annotated[str, typer.Option("--embedder", "-e", help=f"One of {', 
 
 def index(content: ContentOpt = Path("content"), data: DataOpt = Path(".kb"),
           embedder: EmbedderOpt = DEFAULT,
-          device: Annotated[str | None, typer.Option(click_type=click.Choice(["auto", "cpu", "cuda"]), help="Where torch models embed: auto takes CUDA when torch sees it (default: KB_DEVICE, else auto).")] = None,
+          device: Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(help="Where torch models embed: auto takes CUDA when torch sees it (default: KB_DEVICE, else auto).")] = None,
           ann_threshold: Annotated[int, typer.Option(min=1, help="Passages above which an approximate (IVF) index replaces exact search.")] = 200_000) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     from kb.search.embedders import get_embedder

@@ -267,8 +267,12 @@ def write_folder(m: NanoModel, folder: Path, source: str) -> None:
     build_tokenizer(m).save(str(folder / "tokenizer.json"))
     (folder / "normalization.json").write_text(
         json.dumps({str(k): v for k, v in sorted(translate_table(m.norm).items())}, ensure_ascii=False), encoding="utf-8")
+    write_checksums(folder)
+
+
+def write_checksums(folder: Path) -> None:
     lines = [f"{_sha256(p)}  {p.relative_to(folder).as_posix()}"
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != VERIFIED]
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (VERIFIED, CHECKSUMS)]
     (folder / CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
