@@ -153,6 +153,12 @@ def test_the_folder_is_a_sentence_transformers_model_on_its_own(folder: Path, mo
     plain = SentenceTransformer(str(folder), device="cpu").encode(texts, prompt_name="passage")
     ours = E5Torch("cpu", folder).encode_passages(texts)
     assert ((plain * ours).sum(1) > 0.9999).all()
+    # kb's st: embedder takes the folder's "query"/"passage" prompts
+    from kb.search.embedders import SentenceTransformer as StEmbedder
+
+    brought = StEmbedder(str(folder), "cpu")
+    assert brought.prefix == {"query": "query: ", "passage": "passage: "} and brought.version.endswith("+prompts")
+    assert ((brought.encode_passages(texts) * ours).sum(1) > 0.9999).all()
 
 
 @pytest.mark.slow

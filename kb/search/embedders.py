@@ -194,18 +194,25 @@ class SentenceTransformer:
         dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim_of() or 0)
         self.version = "sentence-transformers-" + _pkg_version("sentence-transformers")
+        # the model's own "query"/"passage" prompts; e5 models without them get e5's prefixes
+        prompts = dict(getattr(self._model, "prompts", None) or {})
+        if not {"query", "passage"} <= prompts.keys() and "e5" in model.lower():
+            prompts = {"query": "query: ", "passage": "passage: "}
+        self.prefix = {role: prompts.get(role, "") for role in ("query", "passage")}
+        if any(self.prefix.values()):
+            self.version += "+prompts"  # vectors cached before prompts were used must not be mixed in
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], role: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalize(self._model.encode(list(texts), batch_size=32, convert_to_numpy=True,
-                                             show_progress_bar=False))
+        return _normalize(self._model.encode([self.prefix[role] + t for t in texts], batch_size=32,
+                                             convert_to_numpy=True, show_progress_bar=False))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts)
+        return self._encode(texts, "query")
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts)
+        return self._encode(texts, "passage")
 
 
 class Ensemble:
