@@ -50,7 +50,7 @@ class HashEmbedder:
 
 def test_a_killed_index_keeps_its_finished_batches_and_the_next_run_embeds_only_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedding, "BATCH", 4)
+    monkeypatch.setattr(embedding, "BATCH_MOST", 4)
     content = write_help_center(tmp_path / "content")
     data = tmp_path / "data"
     killed = HashEmbedder(fail_at=2)
@@ -85,7 +85,7 @@ def test_each_batch_is_in_the_cache_before_the_next_starts(tmp_path: Path) -> No
             return super().encode_passages(texts)
 
     watching = Watching()
-    out = embed_missing(missing, watching, cache, batch=3)
+    out = embed_missing(missing, watching, cache, most=3)
     sizes = [len(b) for b in watching.batches]
     assert sorted(sizes) == [1, 3, 3, 3]
     assert seen == [sum(sizes[:i]) for i in range(len(sizes))]  # every earlier batch already saved
@@ -95,10 +95,14 @@ def test_each_batch_is_in_the_cache_before_the_next_starts(tmp_path: Path) -> No
 
 def test_batches_hold_similar_lengths_and_alternate_long_and_short() -> None:
     texts = {f"k{i}": "w" * n for i, n in enumerate([5, 50, 1, 40, 3, 30, 2, 20, 4, 10])}
-    order = batch_order(texts, size=2)
+    order = batch_order(texts, chars=1000, most=2)
     lengths = [[len(texts[k]) for k in batch] for batch in order]
     assert lengths == [[50, 40], [2, 1], [30, 20], [4, 3], [10, 5]]
     assert sorted(k for b in order for k in b) == sorted(texts)
+    # by the amount of text: many short passages to a batch, one too long for the budget alone
+    order = batch_order(texts | {"huge": "h" * 500}, chars=60, most=100)
+    lengths = [[len(texts[k]) if k in texts else 500 for k in batch] for batch in order]
+    assert lengths == [[500], [5, 4, 3, 2, 1], [50], [30, 20, 10], [40]]
 
 
 def test_progress_gets_every_batch_and_the_summary_even_when_interrupted(tmp_path: Path) -> None:
@@ -115,7 +119,7 @@ def test_progress_gets_every_batch_and_the_summary_even_when_interrupted(tmp_pat
     cache = EmbeddingCache(tmp_path / "emb.sqlite")
     missing = {f"k{i}": f"text {i}" for i in range(7)}
     with pytest.raises(KeyboardInterrupt):
-        embed_missing(missing, HashEmbedder(fail_at=2), cache, cached=5, progress=Recorder(), batch=3)
+        embed_missing(missing, HashEmbedder(fail_at=2), cache, cached=5, progress=Recorder(), most=3)
     assert calls == [(0, 7), (3, 7), (4, 7)]  # batches of 3 and 1 (the last, shortest texts), then the failure
     assert len(finished) == 1 and (finished[0].embedded, finished[0].total, finished[0].cached) == (4, 7, 5)
     assert not finished[0].complete

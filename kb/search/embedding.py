@@ -2,7 +2,8 @@
 
 Each batch's vectors go into the embedding cache as soon as the batch is done, so a `kb index`
 that is killed keeps what it embedded and the next run embeds only the rest. Passages are
-sorted by length and cut into batches of similar lengths (little padding for a batched model);
+sorted by length and cut into batches of similar lengths and about the same amount of text
+(little padding for a batched model, and many short passages a batch);
 the batches run longest, shortest, next longest, ... so that the rate a progress display shows
 early on holds for the whole run.
 """
@@ -18,7 +19,8 @@ import numpy as np
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
 
-BATCH = 32  # passages a batch: a progress step, and what a killed run can lose
+BATCH_CHARS = 24_000  # text a batch holds: about 32 of the longest passages, many more short ones
+BATCH_MOST = 256  # passages a batch holds at most (a progress step, and what a killed run can lose)
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,21 @@ class EmbedStats:
         return self.embedded == self.total
 
 
-def batch_order(texts: dict[str, str], size: int = BATCH) -> list[list[str]]:
-    """The keys in batches of similar text length, longest and shortest batches alternating."""
+def batch_order(texts: dict[str, str], chars: int | None = None, most: int | None = None) -> list[list[str]]:
+    """The keys in batches of similar text length (at most `chars` characters and `most`
+    passages a batch, at least one), longest and shortest batches alternating. Short passages
+    go many to a batch: a batched model embeds 128 short passages about 2.5 times faster a
+    passage than 32 (measured with e5-small on torch)."""
+    chars, most = chars or BATCH_CHARS, most or BATCH_MOST
     keys = sorted(texts, key=lambda k: (len(texts[k]), k), reverse=True)
-    batches = [keys[i : i + size] for i in range(0, len(keys), size)]  # a short last batch holds the shortest
+    batches: list[list[str]] = []
+    size = 0
+    for key in keys:
+        if not batches or len(batches[-1]) >= most or size + len(texts[key]) > chars:
+            batches.append([])
+            size = 0
+        batches[-1].append(key)
+        size += len(texts[key])
     out: list[list[str]] = []
     lo, hi = 0, len(batches) - 1
     while lo <= hi:
@@ -48,7 +61,8 @@ def batch_order(texts: dict[str, str], size: int = BATCH) -> list[list[str]]:
 
 
 def embed_missing(missing: dict[str, str], embedder: Embedder, cache: EmbeddingCache, *, cached: int = 0,
-                  progress: Callable[[int, int], None] | None = None, batch: int | None = None) -> dict[str, np.ndarray]:
+                  progress: Callable[[int, int], None] | None = None,
+                  most: int | None = None) -> dict[str, np.ndarray]:
     """Vectors for `missing` (cache key -> passage text), each batch put in `cache` when done.
 
     `progress(done, total)` is called at the start and after each batch; if it also has a
@@ -60,7 +74,7 @@ def embed_missing(missing: dict[str, str], embedder: Embedder, cache: EmbeddingC
     try:
         if progress:
             progress(0, total)
-        for keys in batch_order(missing, batch or BATCH):
+        for keys in batch_order(missing, most=most):
             vectors = embedder.encode_passages([missing[k] for k in keys])
             fresh = dict(zip(keys, vectors, strict=True))
             cache.put_many(fresh)
