@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 LENGTHS = {"short": 30, "medium": 150, "long": 450}  # tokens, <s> and </s> included
 COUNTS = {"short": 256, "medium": 128, "long": 64}  # passages timed per length (full run)
-BATCH = 32  # what kb index hands the embedder at a time (kb/search/embedding.py)
 
 
 def cpu() -> dict[str, object]:
@@ -72,13 +71,15 @@ def passages_of_length(tokens, target: int, count: int) -> list[str]:
 def rates(embedders: dict[str, object], texts: list[str]) -> dict[str, float]:
     """Passages a second of each embedder, taking turns batch by batch: on a shared machine a
     change of load then falls on all of them alike."""
+    from kb.search.embedding import batch_order
+
     spent = dict.fromkeys(embedders, 0.0)
     for embedder in embedders.values():
         embedder.encode_passages(texts[:4])  # warm up
-    for i in range(0, len(texts), BATCH):
+    for batch in batch_order({str(i): t for i, t in enumerate(texts)}):  # the batches kb index makes
         for name, embedder in embedders.items():
             started = time.perf_counter()
-            embedder.encode_passages(texts[i : i + BATCH])
+            embedder.encode_passages([texts[int(k)] for k in batch])
             spent[name] += time.perf_counter() - started
     return {name: len(texts) / seconds for name, seconds in spent.items()}
 
