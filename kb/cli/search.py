@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -14,6 +14,7 @@ from kb.search.names import DEFAULT
 
 def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           embedder: EmbedderOpt = DEFAULT,
+          device: Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(help="Where torch models embed: auto takes CUDA when torch sees it (default: KB_DEVICE, else auto).")] = None,
           ann_threshold: Annotated[int | None, typer.Option(min=1, help=(
               "Passages above which an approximate (IVF) index replaces exact search "
               "(default: the index's own threshold)."))] = None,
@@ -26,12 +27,11 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
         return
     from kb.search.embedders import get_embedder
     from kb.search.index import ANN_THRESHOLD  # read here, not in the signature: the import loads faiss
+    from kb.search.progress import EmbedProgress
     from kb.search.update import update_index
 
-    model = get_embedder(embedder)
-
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\rembedding passages {done}/{total}", nl=done >= total, err=True)
+    model = get_embedder(embedder, device)
+    progress = EmbedProgress()  # a bar with passages/s and time left on a terminal, then a summary line
 
     # only files changed since the last run are read when few changed; else all (parsed once)
     update = update_index(content, data, model, progress=progress,

