@@ -1,12 +1,19 @@
 """Loading the live generation for searching: `Index` (passages, records, FAISS, BM25, vectors),
 and over a delta generation its base's index with the delta's rows added and the dead ones
 masked.
+
+The big read-only parts are memory-mapped, not copied into the process: the vectors (numpy) and
+the FAISS index (`IO_FLAG_MMAP_IFC` for the exact index, `IO_FLAG_MMAP` for IVF's inverted
+lists), so the workers of `kb serve --workers N` share one copy in the page cache. Searches give
+the same hits and scores either way (tests/search/test_mmap.py). KB_INDEX_MMAP=0 reads the FAISS
+index into memory instead (a file system where mapped files may vanish under a reader).
 """
 
 from __future__ import annotations
 
 import json
 import marshal
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,14 +122,14 @@ def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | 
         raise KbError(f"the index in {data_dir} was built with embedder {manifest['embedder']!r}, not "
                       f"{embedder_name!r}: run 'kb index --embedder {embedder_name}' to reindex")
     if "delta" not in manifest:
-        base = _load_base(gen, gen.name, manifest["articles"])
+        base = _load_base(gen, gen.name, manifest["articles"], manifest.get("index_type", ""))
         return Index(path=gen, manifest=manifest, passages=base.passages, articles=base.records, dense=base.dense,
                      lexical=Lexical(base.lexical), vectors=Vectors(base.vectors), base=base)
     info = manifest["delta"]
     if reuse is not None and reuse.base.name == info["base"] and len(reuse.base.passages) == info["base_passages"]:
         base = reuse.base
     else:
-        base = _load_base(gen, info["base"], marshal.loads((gen / SPANS).read_bytes()))
+        base = _load_base(gen, info["base"], marshal.loads((gen / SPANS).read_bytes()), manifest.get("index_type", ""))
     extra, dead, passage_lines, record_lines = delta.load(gen)
     spans, records = dict(base.spans), dict(base.records)
     for key in info["removed"]:
@@ -139,13 +146,38 @@ def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | 
                  dense=base.dense, lexical=lexical, vectors=Vectors(base.vectors, extra), base=base, dead=dead)
 
 
-def _load_base(gen: Path, name: str, spans: dict[str, Span]) -> Base:
+def mmap_flags(index_type: str) -> int:
+    """The FAISS read flags that map `dense.faiss` instead of copying it (0: copy)."""
+    if os.environ.get("KB_INDEX_MMAP", "1").strip().lower() in ("0", "false", "no", "off"):
+        return 0
+    if index_type == "flat":
+        return faiss.IO_FLAG_MMAP_IFC
+    return faiss.IO_FLAG_MMAP if index_type.startswith("ivf") else 0
+
+
+def read_dense(path: Path, index_type: str) -> Any:
+    """`dense.faiss` memory-mapped where FAISS can (see mmap_flags), else read into memory."""
+    flags = mmap_flags(index_type)
+    if flags:
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError:
+            pass  # a file FAISS cannot map: read it the ordinary way
+        else:
+            if flags == faiss.IO_FLAG_MMAP:
+                # mapped IVF lists: no prefetch threads (FAISS starts up to 32 for each search)
+                faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
+            return index
+    return faiss.read_index(str(path))
+
+
+def _load_base(gen: Path, name: str, spans: dict[str, Span], index_type: str) -> Base:
     """The full generation in `gen` (a delta's folder holds its base's files under the same names)."""
     with open(gen / PASSAGES, encoding="utf-8") as fh:
         items = [Passage(**json.loads(line)) for line in fh]
     with open(gen / ARTICLES, encoding="utf-8") as fh:
         records = {(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in fh)}
-    dense = faiss.read_index(str(gen / "dense.faiss"))
+    dense = read_dense(gen / "dense.faiss", index_type)
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
     return Base(name=name, passages=items, records=records, spans=spans, dense=dense,
