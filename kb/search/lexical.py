@@ -257,11 +257,12 @@ class Lexical:
             save_model(directory, locale, model, rows, self._tokens[locale])
 
     @staticmethod
-    def load_models(directory: Path) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
-        """The models saved in `directory`, by locale, with their passage rows."""
+    def load_models(directory: Path, mmap: bool = False) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+        """The models saved in `directory`, by locale, with their passage rows; with `mmap`, their
+        score matrices memory-mapped (shared between processes, the same scores)."""
         models = {}
         for sub in sorted(directory.glob("bm25-*")):
-            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
+            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=mmap)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
 
