@@ -1,13 +1,14 @@
-"""`kb serve`: the HTTP API and the built site on one port, optionally rebuilt on edits."""
+"""`kb serve`: the HTTP API and the built site on one port, optionally rebuilt on edits;
+with --workers N, N processes on that port (kb/cli/workers.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, DEFAULT_SITE, ContentOpt, DataOpt
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, DEFAULT_SITE, ContentOpt, DataOpt, bad_parameter
 
 
 def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
@@ -15,25 +16,53 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
           host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
           access_log: Annotated[bool, typer.Option(help="Log each request (with the client address).")] = False,
-          watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False) -> None:
+          watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False,
+          workers: Annotated[int, typer.Option(help="Worker processes on the port, each with its own models; the "
+                                               "index is memory-mapped and shared. About one per core.")] = 1) -> None:
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
-    import uvicorn
+    if workers < 1:
+        raise bad_parameter("--workers", f"is {workers}; give 1 or more processes")
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    served_site = site if site.is_dir() else None
+    if workers == 1:
+        import uvicorn
 
+        from kb.web.app import create_app
+
+        app = create_app(data, served_site, content_dir=content)
+        store = app.state.store.url if app.state.store else "off"
+        embedder = app.state.engine.index.manifest["embedder"]
+    else:
+        from kb.analytics.store import database_url
+        from kb.cli.workers import export
+        from kb.search.index import live_manifest
+
+        embedder = live_manifest(data)["embedder"]  # a clear error now rather than in each worker
+        export(data, served_site, content)
+        store = database_url(data).render_as_string(hide_password=True)
+    _banner(host, port, site, store, workers)
+    if watch:
+        from kb.cli.watch import watch as start_watch
+
+        start_watch(content, data, site, embedder, on_rebuild=typer.echo)
+        typer.echo(f"kb: watching {content} for changes" + (" (in the parent process)" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(app, workers=1, **options)
+    else:
+        from kb.cli.workers import run_workers
+
+        run_workers(workers, options)
+
+
+def _banner(host: str, port: int, site: Path, store: str, workers: int) -> None:
     from kb import API_PREFIX
-    from kb.web.app import create_app
 
-    app = create_app(data, site if site.is_dir() else None, content_dir=content)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
-    typer.echo(f"kb: API at {base}{API_PREFIX}/ (docs at {base}/docs, health at {base}/healthz)")
+    typer.echo(f"kb: API at {base}{API_PREFIX}/ (docs at {base}/docs, health at {base}/healthz)"
+               + (f", {workers} worker processes" if workers > 1 else ""))
     if site.is_dir():
         typer.echo(f"kb: help center at {base}/ (from {site})")
     else:
         typer.echo(f"kb: no site in {site}: run 'kb build' to serve the help center too")
-    typer.echo(f"kb: analytics store {app.state.store.url if app.state.store else 'off'}")
-    if watch:
-        from kb.cli.watch import watch as start_watch
-
-        start_watch(content, data, site, app.state.engine.index.manifest["embedder"], on_rebuild=typer.echo)
-        typer.echo(f"kb: watching {content} for changes")
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level="info")
+    typer.echo(f"kb: analytics store {store}")

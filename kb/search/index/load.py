@@ -111,9 +111,7 @@ class Index:
         return hits
 
 
-def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None) -> Index:
-    """The live generation. With `reuse` (the index loaded before), a delta over the base that
-    one has too takes the base from it instead of reading it again: only the delta is read."""
+def _live(data_dir: Path) -> tuple[Path, dict[str, Any]]:
     gen = current_generation(Path(data_dir))
     if gen is None:
         raise KbError(f"no search index in {data_dir}: run 'kb index' first")
@@ -121,6 +119,18 @@ def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | 
     if manifest.get("format") not in READS:
         raise KbError(f"the index in {gen} has format {manifest.get('format')}, this kb reads "
                       f"{', '.join(map(str, READS))}: run 'kb index'")
+    return gen, manifest
+
+
+def live_manifest(data_dir: Path) -> dict[str, Any]:
+    """manifest.json of the live generation, checked as `load_index` checks it, without loading it."""
+    return _live(data_dir)[1]
+
+
+def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None) -> Index:
+    """The live generation. With `reuse` (the index loaded before), a delta over the base that
+    one has too takes the base from it instead of reading it again: only the delta is read."""
+    gen, manifest = _live(data_dir)
     if embedder_name is not None and manifest["embedder"] != embedder_name:
         raise KbError(f"the index in {data_dir} was built with embedder {manifest['embedder']!r}, not "
                       f"{embedder_name!r}: run 'kb index --embedder {embedder_name}' to reindex")
