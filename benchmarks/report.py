@@ -61,7 +61,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
              f"load average at start {m.get('load_at_start')}. Other processes shared the CPU, so timings are noisy.",
              f"Command: `{results.get('command')}`; finished {results.get('finished')}.", ""]
     for name, fn in (("quality", md_quality), ("latency", md_latency), ("scale", md_scale), ("site", md_site),
-                     ("soak", md_soak)):
+                     ("soak", md_soak), ("workers", md_workers)):
         section = results.get(name)
         if section is None:
             continue
@@ -230,6 +230,12 @@ def md_soak(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
               f"RSS growth after warm-up {_f(s['rss_growth_mb'])} MB (allowed {_f(s['max_growth_mb'])}), "
               f"peak {_f(s['peak_rss_mb'])} MB."]
     return lines
+
+
+def md_workers(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    from benchmarks import workers
+
+    return workers.markdown(s)
 
 
 def group_phases(phases: dict[str, float]) -> dict[str, float]:
@@ -409,7 +415,11 @@ def console(results: dict[str, Any]) -> str:
     if "requests" in soak:
         lines.append(f"soak {soak['seconds']:g} s at {soak['rate']:g} req/s: {soak['requests']} requests, "
                      f"{soak['errors']} errors, RSS growth {soak['rss_growth_mb']} MB, peak {soak['peak_rss_mb']} MB")
-    for name in ("quality", "latency", "scale", "site", "soak"):
+    if isinstance(results.get("workers"), dict):
+        from benchmarks import workers
+
+        lines += workers.console(results["workers"])
+    for name in ("quality", "latency", "scale", "site", "soak", "workers"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             lines.append(f"{name}: FAILED: {results[name]['error']}")
     return "\n".join(lines)
