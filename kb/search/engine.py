@@ -7,12 +7,9 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 
 from __future__ import annotations
 
-import html
 import math
-import re
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,9 +22,10 @@ from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, Vectors, current_generation, load_index
-from kb.search.lexical import tokenize
 from kb.search.passages import Passage
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
+from kb.search.snippets import WORD as _WORD
+from kb.search.snippets import snippet as make_snippet
 
 MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
 LEAD_BONUS = 0.03  # snippet choice: preference for an article's opening paragraph
@@ -221,7 +219,7 @@ class Engine:
         if record.locale != passage.locale or passage.kind != "section":
             section = _first_section(record)
             passage = passage if passage.locale == record.locale and passage.kind == "section" else section
-        snippet = _snippet(passage.text if passage else plain(record.body), query, record.locale)
+        snippet = make_snippet(passage.text if passage else plain(record.body), query, record.locale)
         anchor = passage.anchor if passage else ""
         return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
                    url=article_url(index.manifest["config"]["base_url"], record, anchor), anchor=anchor,
@@ -351,44 +349,8 @@ def decide(confidence: float, top_scores: list[float]) -> Decision:
     return "answer" if confidence >= ANSWER_AT else "clarify"
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-SNIPPET_CHARS = 240
-
-
 def _prefix_match(typed: list[str], text: str) -> bool:
     """Every typed word is a word of the text; the last one may be the start of a word."""
     words = _WORD.findall(text.lower())
     *whole, last = typed
     return all(w in words for w in whole) and any(word.startswith(last) for word in words)
-
-
-@lru_cache(maxsize=100_000)
-def _word_stems(word: str, locale: str) -> frozenset[str]:
-    """The stems of one word of a snippet (cached: the same words come back query after query)."""
-    return frozenset(tokenize(word, locale))
-
-
-def _snippet(text: str, query: str, locale: str) -> tuple[str, str]:
-    """(plain snippet, HTML snippet with <mark> around words that share a stem with the query)."""
-    text = " ".join(text.split())
-    terms = set(tokenize(query, locale))
-    marks = [m for m in _WORD.finditer(text) if terms and _word_stems(m.group(0), locale) & terms]
-    start = 0
-    if len(text) > SNIPPET_CHARS and marks:
-        start = max(0, marks[0].start() - 60)
-        start = text.rfind(" ", 0, start) + 1 if start else 0
-    end = min(len(text), start + SNIPPET_CHARS)
-    if end < len(text):
-        cut = text.rfind(" ", start, end)
-        end = cut if cut > start else end
-    piece = text[start:end]
-    prefix, suffix = ("…" if start else ""), ("…" if end < len(text) else "")
-    out, last = [], start
-    for m in marks:
-        if m.start() < start or m.end() > end:
-            continue
-        out.append(html.escape(text[last:m.start()]))
-        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
-        last = m.end()
-    out.append(html.escape(text[last:end]))
-    return prefix + piece + suffix, prefix + "".join(out) + suffix
