@@ -36,7 +36,7 @@ LEX_CANDIDATES = 50
 LEX_WEIGHT = 0.03
 # Confidence: logistic over (top score, margin to the next article), fitted by
 # benchmarks/calibrate.py on 4,200 questions from ../shared/eval (numbers in BENCHMARKS.md).
-CALIBRATION = {"bias": -10.907, "score": 12.692, "margin": 43.078}
+CALIBRATION = {"bias": -10.907, "top": 12.692, "margin": 43.078}
 # At 0.6, 85 % of answered questions get the right article; below 0.25, 74 % of questions
 # the help center cannot answer are handed off, and 7 % of answerable ones.
 ANSWER_AT = 0.6
@@ -154,7 +154,7 @@ class Engine:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
         shown = within_margin(ranked) if cut else ranked
         hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in shown[:k]]
-        confidence = confidence_of([s for _, s in ranked[:2]])
+        confidence = confidence_of([s for _, s in ranked[:15]])
         decision = decide(confidence, [s for _, s in ranked[:2]])
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
                             decision=decision, confidence=confidence, count=len(shown), hits=hits,
@@ -345,12 +345,24 @@ def support_for(config: dict[str, Any], locale: str) -> dict[str, Any] | None:
     return None
 
 
-def confidence_of(top_scores: list[float]) -> float:
-    if not top_scores:
+def confidence_features(scores: list[float]) -> dict[str, float]:
+    """What confidence is computed from, given the ranking's fused scores (best first): the top
+    score, its margin to the runner-up, and its lift over the ranking's body (the mean of ranks
+    5–15), which measures how much the best article stands out from the rest for *this* query
+    whatever the language's score scale."""
+    s = [float(x) for x in scores[:15]] + [0.0, 0.0]
+    body = s[4:15] if len(scores) >= 8 else s[1:2]
+    return {"top": s[0], "margin": s[0] - s[1], "lift": s[0] - sum(body) / len(body)}
+
+
+def confidence_of(scores: list[float]) -> float:
+    """P(the top article is right): a logistic over confidence_features, fitted by
+    benchmarks/calibrate.py (CALIBRATION)."""
+    if not scores:
         return 0.0
-    margin = top_scores[0] - top_scores[1] if len(top_scores) > 1 else top_scores[0]
-    z = CALIBRATION["bias"] + CALIBRATION["score"] * top_scores[0] + CALIBRATION["margin"] * margin
-    return round(1.0 / (1.0 + math.exp(-z)), 4)
+    features = confidence_features(scores)
+    z = CALIBRATION["bias"] + sum(weight * features[name] for name, weight in CALIBRATION.items() if name != "bias")
+    return round(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), 4)
 
 
 def decide(confidence: float, top_scores: list[float]) -> Decision:

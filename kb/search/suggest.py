@@ -29,6 +29,7 @@ class Entry:
     title: bool
 
 
+MIN_FINISHED = 3  # a word being typed is taken as finished from this length, if it is a known word
 COMMON_SHARE = 0.1  # a word in this share of a locale's titles and questions is no content word...
 COMMON_MIN_ENTRIES = 20  # ...when the locale has at least this many of them
 
@@ -93,7 +94,7 @@ def prefix_matches(titles: Titles, locale: str, text: Typed, k: int) -> list[str
 def fill_query(prefix: str, text: Typed, known: Callable[[str], bool]) -> str | None:
     """What the semantic fill searches for: the typed text once its last word is finished or a
     word of the help center (`known`), and when one of its content words is; else None."""
-    if text.partial is not None and not known(text.partial):
+    if text.partial is not None and (len(text.partial) < MIN_FINISHED or not known(text.partial)):
         return None
     content = text.content + ([text.partial] if text.partial and text.partial_content else [])
     return prefix if any(known(word) for word in content) else None
