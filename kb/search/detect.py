@@ -1,5 +1,6 @@
-"""Which locale a shopper speaks: the `lang` parameter; else the query's own language when it is
-clear, with Accept-Language as the prior; else Accept-Language; else the source locale.
+"""Which locale a shopper speaks: the `lang` parameter; else Accept-Language (the shopper's own
+statement, which decides whenever it names an enabled locale); else the query's language when it
+is clear; else the source locale.
 
 The query's language combines two kinds of evidence:
 - py3langid's probabilities among the enabled languages (its model ships in its package), good
@@ -7,10 +8,9 @@ The query's language combines two kinds of evidence:
 - the help center's own vocabulary: a word that only one language's articles use ("zmiana",
   "nerede") votes for that language, a word all of them use (PayPal, BLIK) for none; a few
   greetings and thanks per language ("Hallo", "Merhaba") count as such words too.
-Each vote multiplies the language's odds by VOTE_ODDS. Without Accept-Language the query's
-language is used from MIN_DETECT_CONFIDENCE on; with a header naming an enabled locale, only a
-query of two words or more whose language is clear (OVERRIDE_CONFIDENCE) replaces it, so one
-English loanword or brand name typed by a German shopper keeps the German page.
+Each vote multiplies the language's odds by VOTE_ODDS; the query's language is used from
+MIN_DETECT_CONFIDENCE on. A header keeps its say even over a query in another language: a German
+shopper typing "cancel my order" keeps the German pages.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from kb.content.locales import UnknownLocale, negotiate, normalize_locale, parse
 from kb.errors import ParamError
 
 MIN_DETECT_CONFIDENCE = 0.7
-OVERRIDE_CONFIDENCE = 0.9
 VOTE_ODDS = 20.0
 _lock = threading.Lock()
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
@@ -127,16 +126,12 @@ def choose_locale(query: str, lang: str | None, accept_language: str | None,
         if match is None:
             raise BadLocale(f"{lang!r} is not served here; use one of {', '.join(locales)}")
         return match, "lang"
-    header = negotiate(parse_accept_language(accept_language), locales) if accept_language else None
+    if accept_language:
+        match = negotiate(parse_accept_language(accept_language), locales)
+        if match:
+            return match, "accept-language"
     if query.strip():
-        if header is None:
-            found = detect_language(query, locales, vocabulary)
-            if found:
-                return found[0], "detected"
-        elif len(words_of(query)) >= 2:
-            found = detect_language(query, locales, vocabulary, OVERRIDE_CONFIDENCE)
-            if found and found[0].split("-")[0] != header.split("-")[0]:
-                return found[0], "detected"
-    if header:
-        return header, "accept-language"
+        found = detect_language(query, locales, vocabulary)
+        if found:
+            return found[0], "detected"
     return source_locale, "default"
