@@ -107,8 +107,27 @@ def halves(ids: list[str]) -> dict[str, str]:
     return {aid: ("choose" if n % 2 == 0 else "confirm") for n, aid in enumerate(sorted(set(ids)))}
 
 
+def eval_questions(full: Engine, quick: bool) -> list[dict[str, Any]]:
+    """Bitext questions (gold via bitext_intents.toml) and off-topic shared-set questions against the sample."""
+    rows: list[dict[str, Any]] = []
+    if not EVAL.is_dir():
+        return rows
+    intents = tomllib.loads(INTENTS.read_text(encoding="utf-8"))["intents"]
+
+    for q in sample(read_jsonl(EVAL / "bitext-en" / "queries.jsonl"), 100 if quick else 200):
+        gold = sorted({a for intent in q["relevant"] for a in intents.get(intent, [])})
+        if gold:
+            rows.append({"group": "bitext", "locale": "en", "half": "fit", "query": q["query"], "gold": gold,
+                         **ranked(full, q["query"], "en")})
+    for name in ("xsid-xling", "xquad-r-xling"):
+        for q in sample(read_jsonl(EVAL / name / "queries.jsonl"), 30 if quick else 60, seed=11):
+            rows.append({"group": "shared-offtopic", "locale": q["locale"], "half": "fit", "query": q["query"],
+                         "gold": [], **ranked(full, q["query"], None)})
+    return rows
+
+
 def collect(data: Path, quick: bool, skip_shared: bool, seed_cache: Path | None = None,
-            per_locale: int | None = None) -> list[dict[str, Any]]:
+            per_locale: int | None = None, only_eval: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     embedder = get_embedder(DEFAULT)
     library = Library.load(ROOT / "content")
@@ -120,23 +139,14 @@ def collect(data: Path, quick: bool, skip_shared: bool, seed_cache: Path | None 
     full = build(library, data / "sample", embedder, seed_cache)
     say("off-topic, Bitext and shared off-topic questions")
     offtopic = tomllib.loads(OFFTOPIC.read_text(encoding="utf-8"))
-    for locale in locales:
+    for locale in locales if not only_eval else []:
         for n, query in enumerate(offtopic.get(locale, [])):
             rows.append({"group": "offtopic", "locale": locale, "half": "choose" if n % 2 == 0 else "confirm",
                          "query": query, "gold": [], **ranked(full, query, locale),
                          "detected": detected(query, locales, full)})
-    if EVAL.is_dir():
-        intents = tomllib.loads(INTENTS.read_text(encoding="utf-8"))["intents"]
-        for q in sample(read_jsonl(EVAL / "bitext-en" / "queries.jsonl"), 100 if quick else 200):
-            gold = sorted({a for intent in q["relevant"] for a in intents.get(intent, [])})
-            if gold:
-                rows.append({"group": "bitext", "locale": "en", "half": "fit", "query": q["query"], "gold": gold,
-                             **ranked(full, q["query"], "en")})
-        for name in ("xsid-xling", "xquad-r-xling"):
-            for q in sample(read_jsonl(EVAL / name / "queries.jsonl"), 30 if quick else 60, seed=11):
-                rows.append({"group": "shared-offtopic", "locale": q["locale"], "half": "fit", "query": q["query"],
-                             "gold": [], **ranked(full, q["query"], None)})
-
+    rows += eval_questions(full, quick)
+    if only_eval:
+        return rows
     questions = [(a, q) for a in library.articles if a.review != "machine" for q in a.meta.questions]
     if per_locale:  # the same number per locale, drawn evenly from both halves
         picked = []
@@ -170,20 +180,30 @@ def collect(data: Path, quick: bool, skip_shared: bool, seed_cache: Path | None 
 
 
 def main() -> None:
+    global EVAL
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few hundred queries (CI smoke run)")
     parser.add_argument("--reuse", action="store_true", help="analyse the saved rows.json again")
+    parser.add_argument("--add-eval", action="store_true", help="collect the Bitext and shared off-topic questions into the saved rows.json")
     parser.add_argument("--skip-shared", action="store_true", help="leave out the shared sets' own corpora")
     parser.add_argument("--data", type=Path, default=ROOT / ".kb" / "calibrate")
+    parser.add_argument("--eval", type=Path, default=EVAL, help="the shared eval sets (default: ../shared/eval)")
     parser.add_argument("--per-locale", type=int, help="in-scope questions per locale (default: all of them)")
     parser.add_argument("--seed-cache", type=Path, help="an embeddings.sqlite to start the sample's cache from")
     parser.add_argument("--collect-only", action="store_true", help="save rows.json, leave the analysis")
     parser.add_argument("--before", type=Path, help="rows.json of the engine before, for today's rates")
     parser.add_argument("--json", type=Path, help="write the analysis here as JSON")
     args = parser.parse_args()
+    EVAL = args.eval
+    if not EVAL.is_dir():
+        say(f"{EVAL} not found: the Bitext and shared-set questions are left out (--eval names the folder)")
     saved = args.data / "rows.json"
     if args.reuse:
         rows = json.loads(saved.read_text(encoding="utf-8"))
+    elif args.add_eval:  # the Bitext and shared off-topic questions, added to the saved rows
+        rows = [r for r in json.loads(saved.read_text(encoding="utf-8")) if r["group"] not in ("bitext", "shared-offtopic")]
+        rows += [r for r in collect(args.data, args.quick, True, args.seed_cache, only_eval=True) if r["group"] in ("bitext", "shared-offtopic")]
+        saved.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     else:
         rows = collect(args.data, args.quick, args.skip_shared, args.seed_cache, 30 if args.quick else args.per_locale)
         saved.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ two parts of the fused score (dense, lexical) so that the BM25 weight can vary.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -83,11 +84,19 @@ class Model:
                 **{n: round(float(w), 3) for n, w in zip(self.names, self.weights[1:], strict=True)}}
 
 
-def decide(conf: float, handoff: float, answer: float) -> str:
-    return "handoff" if conf < handoff else "answer" if conf >= answer else "clarify"
+Conf = float | tuple[float, float]  # one confidence, or (P(answerable) for handoff, P(right) for answer)
 
 
-def rates(rows: Rows, confs: list[float], handoff: float, answer: float) -> dict[str, dict[str, dict[str, float]]]:
+def _parts(conf: Conf) -> tuple[float, float]:
+    return conf if isinstance(conf, tuple) else (conf, conf)
+
+
+def decide(conf: Conf, handoff: float, answer: float) -> str:
+    gate, score = _parts(conf)
+    return "handoff" if gate < handoff else "answer" if score >= answer else "clarify"
+
+
+def rates(rows: Rows, confs: list[Conf], handoff: float, answer: float) -> dict[str, dict[str, dict[str, float]]]:
     """Per group and locale: handoff / clarify / answer rates, and right-among-answered."""
     acc: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
     for row, conf in zip(rows, confs, strict=True):
@@ -101,7 +110,7 @@ def rates(rows: Rows, confs: list[float], handoff: float, answer: float) -> dict
     return out
 
 
-def choose_thresholds(rows: Rows, confs: list[float], today: dict[str, dict[str, dict[str, float]]]
+def choose_thresholds(rows: Rows, confs: list[Conf], today: dict[str, dict[str, dict[str, float]]]
                       ) -> tuple[float, float, dict[str, Any]] | None:
     """The rule's thresholds on the choosing half: (handoff, answer, summary) or None."""
     best: tuple[bool, float, float, dict[str, Any]] | None = None
@@ -114,8 +123,10 @@ def choose_thresholds(rows: Rows, confs: list[float], today: dict[str, dict[str,
         if not kept_ok:
             continue
         answer = None
-        for a in np.arange(float(handoff), 0.96, 0.01):
-            answered = [rows[i]["_right"] for i in inscope if confs[i] >= a]
+        two = isinstance(confs[0], tuple)
+        for a in np.arange(0.05 if two else float(handoff), 0.96, 0.01):
+            answered = [rows[i]["_right"] for i in inscope
+                        if _parts(confs[i])[1] >= a and _parts(confs[i])[0] >= handoff]
             if answered and sum(answered) / len(answered) >= PRECISION:
                 answer = float(a)
                 break
@@ -173,6 +184,10 @@ def _pct(cell: dict[str, float] | None, key: str) -> str:
     return "—" if not cell else f"{cell[key]:.1%}"
 
 
+def _conf(gate: Model, model: Model | None, row: dict[str, Any]) -> Conf:
+    return gate(row["_feats"]) if model is None else (gate(row["_feats"]), model(row["_feats"]))
+
+
 def analyse(rows: Rows, before: Rows | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {}
     choose = [r for r in rows if r["half"] in ("choose", "fit")]
@@ -212,28 +227,41 @@ def analyse(rows: Rows, before: Rows | None = None) -> dict[str, Any]:
                           TODAY["handoff"], TODAY["answer"])
     _print_rates("before (today's confidence and thresholds), confirming half", today_confirm)
     report["before"] = today_confirm
-    candidates: list[tuple[Model, float, float, dict[str, Any]]] = []
-    fit_rows = choose
-    y = np.array([1.0 if r["_right"] else 0.0 for r in fit_rows])
-    for names in (("top", "margin"), ("top", "margin", "lift"), ("lift", "margin")):
-        x = np.array([[r["_feats"][n] for n in names] for r in fit_rows])
-        model = Model("+".join(names), names, fit_logistic(x, y))
-        confs = [model(r["_feats"]) for r in choose]
+    candidates: list[tuple[tuple[Model, Model | None], float, float, dict[str, Any]]] = []
+    models: dict[str, list[Model]] = {"right": [], "answerable": []}
+    # fitted to "the top article is right" (as before) or to "the help center answers this
+    # question" (in-scope against off-topic, whatever the top); the thresholds decide the rest
+    labels = {"right": np.array([1.0 if r["_right"] else 0.0 for r in choose]),
+              "answerable": np.array([0.0 if r["group"] in ("offtopic", "shared-offtopic") else 1.0 for r in choose])}
+    for (label, y), names in itertools.product(labels.items(), (("top", "margin"), ("top", "margin", "lift"),
+                                                                 ("top", "lift"), ("lift", "margin"))):
+        x = np.array([[r["_feats"][n] for n in names] for r in choose])
+        models[label].append(Model(f"{label}: " + "+".join(names), names, fit_logistic(x, y)))
+    pairs = [(m, None) for m in models["right"]] + list(itertools.product(models["answerable"], models["right"]))
+    for gate, model in pairs:
+        confs = [_conf(gate, model, r) for r in choose]
         picked = choose_thresholds(choose, confs, today_choose)
-        print(f"\nmodel {model.name}: {model.describe()} -> {picked[2] if picked else 'no thresholds meet the rule'}")
+        name = model.name if model is not None else gate.name
+        if model is not None:
+            name = f"handoff by {gate.name}, answer by {model.name}"
+        print(f"\n{name}: {picked[2] if picked else 'no thresholds meet the rule'}")
         if picked:
-            candidates.append((model, picked[0], picked[1], picked[2]))
+            candidates.append(((gate, model), picked[0], picked[1], picked[2]))
     if not candidates:
         return report
     met = [c for c in candidates if c[3]["worst_offtopic_handoff"] >= HANDOFF_TARGET]
     pool = met or candidates
-    key: Callable[[tuple[Model, float, float, dict[str, Any]]], float] = (
-        (lambda c: c[3]["worst_same_answer"]) if met else (lambda c: c[3]["worst_offtopic_handoff"]))
-    model, handoff, answer, summary = max(pool, key=key)
-    after = rates(confirm, [model(r["_feats"]) for r in confirm], handoff, answer)
-    _print_rates(f"after: {model.name} {model.describe()}, handoff < {handoff}, answer ≥ {answer}; confirming half", after)
-    report["chosen"] = {"model": model.name, "weights": model.describe(), "handoff_below": handoff,
-                        "answer_at": answer, "rule_met": bool(met), "choosing_half": summary}
+    key: Callable[[Any], tuple[float, float]] = (
+        (lambda c: (c[3]["worst_same_answer"], c[3]["worst_offtopic_handoff"])) if met
+        else (lambda c: (c[3]["worst_offtopic_handoff"], c[3]["worst_same_answer"])))
+    (gate, model), handoff, answer, summary = max(pool, key=key)
+    after = rates(confirm, [_conf(gate, model, r) for r in confirm], handoff, answer)
+    described = {"handoff_model": gate.name, "handoff_weights": gate.describe()}
+    if model is not None:
+        described.update(answer_model=model.name, answer_weights=model.describe())
+    _print_rates(f"after: {described}, handoff < {handoff}, answer ≥ {answer}; confirming half", after)
+    report["chosen"] = {**described, "handoff_below": handoff, "answer_at": answer, "rule_met": bool(met),
+                        "choosing_half": summary}
     report["after"] = after
     # 3. the relevance cut
     inscope_choose = [r for r in choose if r["group"] in ("same", "xling")]
