@@ -81,6 +81,8 @@ def prefix_matches(titles: Titles, locale: str, text: Typed, k: int) -> list[str
         if text.partial and not any(word.startswith(text.partial) for word in entry.words):
             continue
         shared = sum(1 for w in text.whole if w in entry.words)
+        if text.whole and not shared:
+            continue  # "Wie kann ich meine B": a B-word alone is not enough
         scored.append((-shared, 0 if entry.title else 1, len(entry.text), order, entry.article_id))
     picked: list[str] = []
     for *_, aid in sorted(scored):
