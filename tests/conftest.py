@@ -25,3 +25,23 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = base / "data"
     build_index(Library.load(content), data, get_embedder())
     return content, data
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Part of the sample help center (content/: orders, payments and privacy, and three articles on
+    refunds, returns and the newsletter, in en, de, fr, pl and tr) indexed with the default
+    embedder: its data dir."""
+    from helpers import ROOT
+
+    from kb.content.library import Library
+    from kb.search.embedders import get_embedder
+    from kb.search.index import build_index
+
+    full = Library.load(ROOT / "content")
+    keep = [a for a in full.articles if a.locale in ("en", "de", "fr", "pl", "tr")
+            and (a.category in ("orders", "payments", "privacy")
+                 or a.id in ("refund-timing", "start-a-return", "newsletter"))]
+    data = tmp_path_factory.mktemp("sample") / "data"
+    build_index(Library(root=full.root, config=full.config, articles=keep), data, get_embedder())
+    return data

@@ -375,3 +375,41 @@ def test_load_generator_reconnects_when_the_server_closed_an_idle_connection() -
         return sum(codes)
 
     assert asyncio.run(main()) == 600 and served == 3
+
+
+def test_off_topic_questions_cover_every_sample_locale() -> None:
+    import tomllib
+
+    offtopic = tomllib.loads((ROOT / "benchmarks" / "offtopic.toml").read_text(encoding="utf-8"))
+    assert set(offtopic) == set(Library.load(ROOT / "content").config.locales)
+    for locale, questions in offtopic.items():
+        assert len(questions) >= 20 and len(set(questions)) == len(questions), locale
+
+
+def test_relevance_margin_keeps_the_relevant_article_at_the_chosen_share() -> None:
+    from benchmarks.decision import cut_report, margin_for
+
+    # the relevant article trails the best by 0.00, 0.01, … 0.99 in 100 questions
+    rows = [{"group": "same", "locale": "en", "gold": ["right"],
+             "ranked": [["best", 1.0], ["right", 1.0 - n / 100], ["other", 0.0]]} for n in range(100)]
+    for row in rows[:1]:
+        row["ranked"] = [["right", 1.0], ["other", 0.5]]
+    margin = margin_for(rows, None)
+    kept = cut_report(rows, None, margin)["same"]["en"]["kept_relevant"]
+    assert 0.95 <= margin <= 0.99 and kept >= 0.97
+
+
+def test_thresholds_follow_the_rule_on_separable_questions() -> None:
+    from benchmarks.decision import choose_thresholds, rates
+
+    rows, confs = [], []
+    for locale in ("en", "de"):
+        for n in range(10):  # off-topic: low confidence; in-scope: high, right
+            rows.append({"group": "offtopic", "locale": locale, "_right": False})
+            confs.append(0.05 + n / 100)
+            rows.append({"group": "same", "locale": locale, "_right": True})
+            confs.append(0.7 + n / 100)
+    today = rates(rows, [0.5] * len(rows), 0.25, 0.6)
+    handoff, answer, summary = choose_thresholds(rows, confs, today)
+    assert 0.15 <= handoff <= 0.7 and answer >= handoff
+    assert summary["worst_offtopic_handoff"] == 1.0 and summary["worst_same_answer"] == 1.0

@@ -11,6 +11,15 @@ from functools import cache
 
 _MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|^\s*\|?[-:| ]{3,}\|?\s*$)", re.M)
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.M)
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.M)
+
+
+def _row(match: re.Match[str]) -> str:
+    """A table row as one line: cells apart (' · '), the row closed (';'), so that flattened
+    text such as a snippet does not run the cells and rows together."""
+    cells = [cell.strip() for cell in match.group(1).split("|")]
+    return " · ".join(cell for cell in cells if cell) + ";"
 
 # Raw HTML in Markdown: never part of plain text. Elements whose content is no text go whole (an
 # unclosed one up to the end), comments and declarations too; other tags go and leave their text;
@@ -49,6 +58,7 @@ def strip_html(text: str) -> str:
 def plain(markdown: str) -> str:
     """Markdown → readable plain text (links keep their text, markup and raw HTML are dropped)."""
     text = _LINK.sub(r"\1", strip_html(markdown))
+    text = _TABLE_ROW.sub(_row, _TABLE_RULE.sub("", text))
     text = _MD_NOISE.sub("", text)
     text = text.replace("|", " ")
     return re.sub(r"[ \t]+", " ", re.sub(r"\n{2,}", "\n", text)).strip()

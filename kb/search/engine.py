@@ -7,11 +7,9 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 
 from __future__ import annotations
 
-import html
 import math
 import re
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,25 +22,32 @@ from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.index import ArticleRecord, Index, Vectors
-from kb.search.lexical import tokenize
 from kb.search.live import LiveIndex
-from kb.search.passages import Passage
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
+from kb.search.snippets import pick_section, query_terms
+from kb.search.snippets import snippet as make_snippet
+from kb.search.suggest import Titles, fill_query, prefix_matches, typed
 
 MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
-LEAD_BONUS = 0.03  # snippet choice: preference for an article's opening paragraph
 DENSE_CANDIDATES = 100
 LEX_CANDIDATES = 50
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
 # but same-language word overlap cannot push a strong cross-lingual dense hit down.
-LEX_WEIGHT = 0.03
-# Confidence: logistic over (top score, margin to the next article), fitted by
-# benchmarks/calibrate.py on 4,200 questions from ../shared/eval (numbers in BENCHMARKS.md).
-CALIBRATION = {"bias": -10.907, "score": 12.692, "margin": 43.078}
-# At 0.6, 85 % of answered questions get the right article; below 0.25, 74 % of questions
-# the help center cannot answer are handed off, and 7 % of answerable ones.
-ANSWER_AT = 0.6
-HANDOFF_BELOW = 0.25
+LEX_WEIGHT = 0.05  # 0.03 before issue 16: measured in BENCHMARKS.md
+# The decision, fitted and chosen by benchmarks/calibrate.py by the rule in BENCHMARKS.md ("One
+# decision rule for all languages"), from confidence_features of the fused ranking:
+# - ANSWERABLE: P(the help center answers the question at all): in-scope questions of every sample
+#   locale against off-topic ones; below HANDOFF_BELOW the question goes to a person;
+# - CALIBRATION: P(the top article is right), the `confidence` of a result; from ANSWER_AT at
+#   least 85 % of answered in-scope questions get the right article; clarify in between.
+ANSWERABLE = {"bias": -54.408, "top": 72.461, "lift": -5.493}
+HANDOFF_BELOW = 0.41
+CALIBRATION = {"bias": -17.382, "top": 20.394, "margin": 38.102}
+ANSWER_AT = 0.56
+# Relevance cut: a hit is shown only within this much of the best fused score (the margin that
+# keeps the relevant article for 97 % of in-scope questions in every locale), so no tail of
+# unrelated articles follows.
+RELEVANCE_MARGIN = 0.089
 
 
 MODES = ("hybrid", "dense", "lexical")
@@ -77,6 +82,7 @@ class Engine:
             raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
         self.query_vectors = QueryVectors(query_cache_size())
+        self._titles: Titles | None = None  # for suggestions, built on first use per generation
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
@@ -115,9 +121,12 @@ class Engine:
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,
-               snapshot: tuple[Index, Vectors] | None = None) -> SearchResult:
+               snapshot: tuple[Index, Vectors] | None = None, cut: bool = True) -> SearchResult:
+        """The articles for a query, best first. `cut=False` keeps the whole ranking (for
+        measuring it): by default only hits within RELEVANCE_MARGIN of the best are returned."""
         started = time.perf_counter()
         query = _check_query(query)
+        text = normalize_query(query)
         if not 1 <= k <= 50:
             raise QueryError("k", "must be between 1 and 50")
         index, vectors = snapshot or self.snapshot()
@@ -125,24 +134,35 @@ class Engine:
         if category is not None and category not in config["categories"]:
             raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
         locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
-                                    index.manifest["source_locale"])
-        qvec = (self.query_vectors.get(query, lambda text: self.embedder.encode_queries([text])[0])
+                                    index.manifest["source_locale"], index.lexical)
+        qvec = (self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
                 if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
-        scores, best_row = self._article_scores(index, query, qvec, locale)
+        scores, best_row = self._article_scores(index, text, qvec, locale)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
-        top = ranked[:k]
-        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in top]
-        confidence = confidence_of([s for _, s in ranked[:2]])
-        decision = decide(confidence, [s for _, s in ranked[:2]])
+        shown = within_margin(ranked) if cut else ranked
+        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in shown[:k]]
+        confidence = confidence_of([s for _, s in ranked[:15]])
+        decision = decide(confidence, [s for _, s in ranked[:15]])
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
-                            decision=decision, confidence=confidence, hits=hits,
+                            decision=decision, confidence=confidence, count=len(shown), hits=hits,
                             support=support_for(config, locale) if decision != "answer" else None,
                             generation=index.generation, took_ms=(time.perf_counter() - started) * 1000)
 
-    def _article_scores(self, index: Index, query: str, qvec: np.ndarray,
-                        locale: str) -> tuple[dict[str, float], dict[str, int]]:
+    def score_parts(self, query: str, lang: str) -> tuple[dict[str, float], dict[str, float]]:
+        """For benchmarks/calibrate.py: each article's dense score and its BM25 score relative to
+        the query's best (the two parts of the fused score), before any cut or filter."""
+        index, _ = self.snapshot()
+        text = normalize_query(_check_query(query))
+        locale = choose_locale(text, lang, None, index.manifest["locales"], index.manifest["source_locale"])[0]
+        parts: dict[str, dict[str, float]] = {}
+        qvec = self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
+        self._article_scores(index, text, qvec, locale, parts)
+        return parts["dense"], parts["lexical"]
+
+    def _article_scores(self, index: Index, query: str, qvec: np.ndarray, locale: str,
+                        parts: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, float], dict[str, int]]:
         dense: dict[str, float] = {}
         best_row: dict[str, int] = {}
         dense_hits = index.dense_search(qvec, DENSE_CANDIDATES) if self.mode != "lexical" else []
@@ -164,6 +184,8 @@ class Engine:
         top_lex = max(lexical.values(), default=0.0)
         if self.mode == "lexical":
             return {aid: s / top_lex for aid, s in lexical.items()}, best_row
+        if parts is not None:
+            parts.update(dense=dict(dense), lexical={aid: s / top_lex for aid, s in lexical.items()})
         fused = dict(dense)
         for aid, score in lexical.items():
             if aid not in fused:
@@ -202,30 +224,14 @@ class Engine:
         assert served is not None
         record, machine, fallback = served
         matched = index.passages[best_row]
-        passage = self._best_passage(index, vectors, record, qvec) or matched
-        if record.locale != passage.locale or passage.kind != "section":
-            section = _first_section(record)
-            passage = passage if passage.locale == record.locale and passage.kind == "section" else section
-        snippet = _snippet(passage.text if passage else plain(record.body), query, record.locale)
+        terms = query_terms(query, record.locale, locale)
+        passage = pick_section(index, vectors, record, qvec, terms, matched)
+        snippet = make_snippet(passage.text if passage else plain(record.body), query, record.locale, locale)
         anchor = passage.anchor if passage else ""
         return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
                    url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor,
                    category=record.category, score=round(float(score), 4), machine_translated=machine,
                    review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
-
-    def _best_passage(self, index: Index, vectors: Vectors, record: ArticleRecord,
-                      qvec: np.ndarray) -> Passage | None:
-        span = index.manifest["articles"].get(f"{record.locale}/{record.id}")
-        if not span or span["end"] <= span["start"]:
-            return None
-        rows = range(span["start"], span["end"])
-        sections = [r for r in rows if index.passages[r].kind == "section"]
-        if not sections:
-            return None
-        sims = vectors[sections] @ qvec
-        # articles open with the direct answer: the lead wins unless a section is clearly closer
-        sims += np.array([LEAD_BONUS if index.passages[r].anchor == "" else 0.0 for r in sections])
-        return index.passages[sections[int(np.argmax(sims))]]
 
     # -- answers for chatbots ----------------------------------------------------------------
     def answer(self, question: str, *, lang: str | None = None, accept_language: str | None = None) -> Answer:
@@ -251,27 +257,24 @@ class Engine:
 
     def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
                 k: int = 6) -> list[Suggestion]:
-        """Search-as-you-type: titles whose words (or whose alternative questions' words) start
-        with what was typed come first, then semantic matches fill the list."""
+        """Search-as-you-type (kb/search/suggest.py): titles and questions that go on from what
+        was typed, then semantic matches unless the engine would hand the query off."""
         prefix = _check_query(prefix, param="q")
         snapshot = self.snapshot()
         index = snapshot[0]
         locale, _ = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
-                                  index.manifest["source_locale"])
-        typed = _WORD.findall(prefix.lower())
-        picked: list[str] = []
-        if typed:
-            for row, passage in enumerate(index.passages):
-                if passage.kind in ("title", "question") and not index.live(row):
-                    continue
-                if passage.kind in ("title", "question") and passage.locale == locale \
-                        and passage.article_id not in picked and _prefix_match(typed, passage.text):
-                    picked.append(passage.article_id)
-                    if len(picked) >= k:
-                        break
-        if len(picked) < k:
-            result = self.search(prefix, lang=locale, k=k, snapshot=snapshot)
-            picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
+                                  index.manifest["source_locale"], index.lexical)
+        titles = self._titles
+        if titles is None or titles.path != index.path:
+            titles = self._titles = Titles(index)
+        text = typed(prefix, locale, titles.common.get(locale, frozenset()))
+        picked = prefix_matches(titles, locale, text, k)
+        known = (locale, index.manifest["source_locale"])
+        fill = fill_query(prefix, text, lambda word: any(index.lexical.known(word, loc) for loc in known))
+        if len(picked) < k and fill:
+            result = self.search(fill, lang=locale, k=k, snapshot=snapshot)
+            if result.decision != "handoff":
+                picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
         out: list[Suggestion] = []
         for aid in picked:
             served = self.serve(index, aid, locale)
@@ -292,6 +295,24 @@ class Engine:
         return served
 
 
+_EDGE_PUNCTUATION = re.compile(r"(?:(?<=\s)|^)[^\w\s]+|[^\w\s]+(?=\s|$)")
+
+
+def normalize_query(query: str) -> str:
+    """What is embedded and matched: punctuation at the edges of words dropped ("towar?", "¿Cómo",
+    "«Klarna»"), inside words kept (e-mail, KM-1234, 3.5), spaces collapsed, so that
+    punctuation does not change the ranking."""
+    return " ".join(_EDGE_PUNCTUATION.sub(" ", query).split()) or query
+
+
+def within_margin(ranked: list[tuple[str, float]], margin: float | None = None) -> list[tuple[str, float]]:
+    """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score."""
+    if not ranked:
+        return []
+    floor = ranked[0][1] - (RELEVANCE_MARGIN if margin is None else margin)
+    return [(aid, score) for aid, score in ranked if score >= floor]
+
+
 def _check_query(query: str, param: str = "q") -> str:
     query = visible(query or "")  # NUL, zero-width spaces, a byte-order mark pasted along: no text
     if not query:
@@ -299,13 +320,6 @@ def _check_query(query: str, param: str = "q") -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(param, f"is {len(query)} characters; at most {MAX_QUERY_CHARS} are allowed")
     return query
-
-
-def _first_section(record: ArticleRecord) -> Passage | None:
-    text = plain(record.body)
-    if not text:
-        return None
-    return Passage(record.id, record.locale, "section", "", "", text[:400], text[:400])
 
 
 def article_url(base_url: str, record: ArticleRecord, anchor: str = "", page_locale: str | None = None) -> str:
@@ -323,60 +337,35 @@ def support_for(config: dict[str, Any], locale: str) -> dict[str, Any] | None:
     return None
 
 
-def confidence_of(top_scores: list[float]) -> float:
-    if not top_scores:
-        return 0.0
-    margin = top_scores[0] - top_scores[1] if len(top_scores) > 1 else top_scores[0]
-    z = CALIBRATION["bias"] + CALIBRATION["score"] * top_scores[0] + CALIBRATION["margin"] * margin
-    return round(1.0 / (1.0 + math.exp(-z)), 4)
+def confidence_features(scores: list[float]) -> dict[str, float]:
+    """What confidence is computed from, given the ranking's fused scores (best first): the top
+    score, its margin to the runner-up, and its lift over the ranking's body (the mean of ranks
+    5–15), which measures how much the best article stands out from the rest for *this* query
+    whatever the language's score scale."""
+    s = [float(x) for x in scores[:15]] + [0.0, 0.0]
+    body = s[4:15] if len(scores) >= 8 else s[1:2]
+    return {"top": s[0], "margin": s[0] - s[1], "lift": s[0] - sum(body) / len(body)}
 
 
-def decide(confidence: float, top_scores: list[float]) -> Decision:
-    """answer when confident; handoff when nothing fits; clarify in between, where the
-    runner-up is too close to call (the margin weighs heavily in the confidence)."""
-    if not top_scores or confidence < HANDOFF_BELOW:
+def _logistic(weights: dict[str, float], features: dict[str, float]) -> float:
+    z = weights["bias"] + sum(weight * features[name] for name, weight in weights.items() if name != "bias")
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def confidence_of(scores: list[float]) -> float:
+    """P(the top article is right): a logistic over confidence_features, fitted by
+    benchmarks/calibrate.py (CALIBRATION)."""
+    return round(_logistic(CALIBRATION, confidence_features(scores)), 4) if scores else 0.0
+
+
+def answerable(scores: list[float]) -> float:
+    """P(the help center answers the question at all), from the same features (ANSWERABLE)."""
+    return _logistic(ANSWERABLE, confidence_features(scores)) if scores else 0.0
+
+
+def decide(confidence: float, scores: list[float]) -> Decision:
+    """handoff when the question does not look like one the help center answers (whatever the
+    language: ANSWERABLE); answer when confident the top article is right; clarify in between."""
+    if not scores or answerable(scores) < HANDOFF_BELOW:
         return "handoff"
     return "answer" if confidence >= ANSWER_AT else "clarify"
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-SNIPPET_CHARS = 240
-
-
-def _prefix_match(typed: list[str], text: str) -> bool:
-    """Every typed word is a word of the text; the last one may be the start of a word."""
-    words = _WORD.findall(text.lower())
-    *whole, last = typed
-    return all(w in words for w in whole) and any(word.startswith(last) for word in words)
-
-
-@lru_cache(maxsize=100_000)
-def _word_stems(word: str, locale: str) -> frozenset[str]:
-    """The stems of one word of a snippet (cached: the same words come back query after query)."""
-    return frozenset(tokenize(word, locale))
-
-
-def _snippet(text: str, query: str, locale: str) -> tuple[str, str]:
-    """(plain snippet, HTML snippet with <mark> around words that share a stem with the query)."""
-    text = " ".join(text.split())
-    terms = set(tokenize(query, locale))
-    marks = [m for m in _WORD.finditer(text) if terms and _word_stems(m.group(0), locale) & terms]
-    start = 0
-    if len(text) > SNIPPET_CHARS and marks:
-        start = max(0, marks[0].start() - 60)
-        start = text.rfind(" ", 0, start) + 1 if start else 0
-    end = min(len(text), start + SNIPPET_CHARS)
-    if end < len(text):
-        cut = text.rfind(" ", start, end)
-        end = cut if cut > start else end
-    piece = text[start:end]
-    prefix, suffix = ("…" if start else ""), ("…" if end < len(text) else "")
-    out, last = [], start
-    for m in marks:
-        if m.start() < start or m.end() > end:
-            continue
-        out.append(html.escape(text[last:m.start()]))
-        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
-        last = m.end()
-    out.append(html.escape(text[last:end]))
-    return prefix + piece + suffix, prefix + "".join(out) + suffix

@@ -29,7 +29,13 @@ _STOPWORDS = {
     "en": sw.STOPWORDS_EN, "de": sw.STOPWORDS_GERMAN, "fr": sw.STOPWORDS_FRENCH, "es": sw.STOPWORDS_SPANISH,
     "it": sw.STOPWORDS_ITALIAN, "tr": sw.STOPWORDS_TURKISH, "nl": sw.STOPWORDS_DUTCH,
     "pt": sw.STOPWORDS_PORTUGUESE, "sv": sw.STOPWORDS_SWEDISH, "da": sw.STOPWORDS_DANISH,
-    "no": sw.STOPWORDS_NORWEGIAN, "ru": sw.STOPWORDS_RUSSIAN,
+    "no": sw.STOPWORDS_NORWEGIAN, "ru": sw.STOPWORDS_RUSSIAN, "pl": (
+        # bm25s has no Polish list: the most frequent function words, written here
+        "a aby ale albo ani bo by być był była było czy dla do gdy gdzie go i ich ile im ja jak jaka "
+        "jaki jakie jakiej jakim jako je jego jej jest jestem jeśli już lub ma mam mi mnie moja moje "
+        "mój może mu my na nad nam nas nie nim o od oraz po pod przez przy się są ta tak tam te tego "
+        "tej ten to tu tym u w we wy z za ze że żeby"
+    ).split(),
 }
 
 
@@ -51,15 +57,26 @@ def _stopset(lang: str) -> frozenset[str]:
     return frozenset(_STOPWORDS.get(lang, ()))
 
 
-def tokenize(text: str, locale: str) -> list[str]:
-    """Lowercase (Turkish-aware), split into words, drop stopwords, stem."""
+def stopwords(locale: str) -> frozenset[str]:
+    """The stop words of the locale's language (empty where none are listed)."""
+    return _stopset(locale.split("-")[0])
+
+
+def words(text: str, locale: str) -> list[str]:
+    """Lowercase (Turkish-aware) and split into words; stop words of the locale's language dropped."""
     lang = locale.split("-")[0]
     text = unicodedata.normalize("NFKC", text)
     if lang in ("tr", "az"):
         text = text.replace("I", "ı").replace("İ", "i")
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _stopset(lang)]
+    return [w for w in _TOKEN.findall(text.lower()) if w not in _stopset(lang)]
+
+
+def tokenize(text: str, locale: str) -> list[str]:
+    """Lowercase (Turkish-aware), split into words, drop stopwords, stem."""
+    lang = locale.split("-")[0]
+    words_ = words(text, locale)
     stemmer = _stemmer(lang)
-    return stemmer.stemWords(words) if stemmer is not None else words
+    return stemmer.stemWords(words_) if stemmer is not None else words_
 
 
 def lexical_version() -> str:
@@ -265,6 +282,15 @@ class Lexical:
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
 
+
+    def known(self, word: str, locale: str) -> bool:
+        """Is `word` (lowercase) a word of `locale`: a stop word of its language, or a word its
+        articles use (compared stemmed)?"""
+        if word in _stopset(locale.split("-")[0]):
+            return True
+        stems = tokenize(word, locale)
+        models = [entry[0].vocab_dict for entry in (self._models.get(locale), self._delta.get(locale)) if entry]
+        return bool(stems and models) and all(any(stem in vocab for vocab in models) for stem in stems)
 
     def search(self, query: str, locale: str, k: int = 50) -> list[tuple[int, float]]:
         """Top passage rows in `locale` for the query: [(row, bm25 score)], best first."""

@@ -50,6 +50,8 @@ class SearchResult:
     locale_from: LocaleFrom = doc("How the locale was chosen.")
     decision: Decision
     confidence: float
+    count: int = doc("How many articles are relevant enough to show (within the relevance cut of the best); "
+                     "`hits` holds the first k of them.")
     hits: list[Hit]
     support: dict[str, Any] | None = doc("Support contact when the decision is clarify or handoff.")  # kb.toml [support.<locale>]
     generation: str = doc("The index generation that answered (it changes when `kb index` swaps in a new one).")

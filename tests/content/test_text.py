@@ -67,3 +67,24 @@ def test_the_pattern_and_the_code_agree_on_every_character_of_the_bmp() -> None:
     disagree = [hex(c) for c in range(0x10000) if bool(pattern.fullmatch(chr(c))) != has_visible(chr(c))]
     assert not disagree
     assert not pattern.search("\x00\u200b\u2060\ufeff \u3000") and pattern.search("\x00a")
+
+TABLE = """Before the table.
+
+| Method | Where available |
+|---|:---:|
+| PayPal | All countries |
+| BLIK | Poland, payments in PLN |
+
+After the table."""
+
+
+def test_table_cells_and_rows_stay_apart() -> None:
+    text = plain(TABLE)
+    assert "PayPal · All countries;" in text
+    assert "BLIK · Poland, payments in PLN;" in text
+    flat = " ".join(text.split())  # as a snippet shows it
+    assert "All countries; BLIK" in flat and "---" not in flat and "|" not in flat
+
+
+def test_markup_is_dropped_and_links_keep_their_text() -> None:
+    assert plain("## Heading\n\n**Bold** and [a link](x.md) and `code`\n\n- item") == "Heading\nBold and a link and code\nitem"

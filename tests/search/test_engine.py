@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.search.engine import Engine, QueryError
+from kb.search.engine import Engine, QueryError, normalize_query
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,7 @@ def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest
     # force the middle band so the clarify branch is exercised whatever the scores are
     monkeypatch.setattr(eng, "ANSWER_AT", 1.01)
     monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    monkeypatch.setattr(eng, "RELEVANCE_MARGIN", 1.0)  # and keep the runner-ups, however far behind
     out = engine.answer("order", lang="en")
     assert out.decision == "clarify" and out.answer is None
     assert len(out.alternatives) >= 2 and out.support is not None and out.support["channels"]
@@ -153,6 +154,6 @@ def test_repeated_query_reuses_its_vector_with_the_same_result(engine: Engine) -
         other = engine.search(query + " Danke", lang="de")
     finally:
         del engine.embedder.encode_queries
-    assert calls == [[query + " Danke"]]  # the repeat did not embed, the new query did
+    assert calls == [[normalize_query(query + " Danke")]]  # the repeat did not embed, the new query did
     assert [(h.id, h.score) for h in again.hits] == [(h.id, h.score) for h in first.hits]
     assert other.hits

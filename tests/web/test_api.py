@@ -177,8 +177,8 @@ def test_search_contract(client: TestClient) -> None:
     r = client.get("/v1/search", params={"q": "How do I cancel my order?", "lang": "en", "k": 3})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "locale", "locale_from", "decision", "confidence", "hits", "support", "generation",
-                         "search_id"}
+    assert set(body) == {"query", "locale", "locale_from", "decision", "confidence", "count", "hits", "support",
+                         "generation", "search_id"}
     assert body["locale"] == "en" and body["locale_from"] == "lang"
     assert body["decision"] in ("answer", "clarify", "handoff") and 0 <= body["confidence"] <= 1
     assert 1 <= len(body["hits"]) <= 3
@@ -483,7 +483,8 @@ def test_feedback_bad_input(client: TestClient, body: dict[str, Any], status: in
 
 
 def test_clicks_from_the_site_search_page(client: TestClient, store: Store) -> None:
-    r = client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de", "track": "true"})
+    # a one-word query that names several articles (a full question keeps only its answer)
+    r = client.get("/v1/search", params={"q": "Bestellung", "lang": "de", "track": "true"})
     body = r.json()
     search_id, first, second = body["search_id"], body["hits"][0]["id"], body["hits"][1]["id"]
     assert len(search_id) == 32
@@ -491,7 +492,7 @@ def test_clicks_from_the_site_search_page(client: TestClient, store: Store) -> N
     assert client.post("/v1/click", json={**click, "article_id": "no-such-article"}).json() == {"recorded": False}
     assert client.post("/v1/click", json=click).json() == {"recorded": True}
     assert client.post("/v1/click", json={**click, "article_id": first}).json() == {"recorded": False}
-    untracked = client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
+    untracked = client.get("/v1/search", params={"q": "Bestellung", "lang": "de"}).json()
     assert untracked["search_id"] != search_id
     rows = {r["search_id"]: r for r in store.list_queries(limit=5)}
     assert (rows[search_id]["tracks_clicks"], rows[search_id]["clicked_id"], rows[search_id]["clicked_rank"]) == (
