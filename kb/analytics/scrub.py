@@ -192,8 +192,8 @@ def _card_shaped(sizes: list[int]) -> bool:
 
 
 def _loose_card(match: re.Match[str]) -> str:
-    """Card numbers written with dots, slashes, commas or several spaces: a card-shaped window of
-    groups with one separator that passes Luhn becomes <card>, with the groups joined to it by a
+    """Card numbers written with dots, slashes, commas or several spaces, mixed or not: a card-shaped
+    window of groups that passes Luhn becomes <card>, with the groups joined to it by a
     single space or dash (a mistyped group). Runs of single spaces and dashes only are left to
     DIGIT_RUN's rule."""
     run = match[0]
@@ -214,8 +214,6 @@ def _loose_card(match: re.Match[str]) -> str:
             total += sizes[j]
             if total > CARD_MAX:
                 break
-            if seps[j - 1] != seps[i]:
-                break  # a card is written with one separator
             if total >= CARD_MIN and sizes[j] <= 6 and luhn_valid("".join(digits[i:j + 1])):
                 spans.append([i, j])
             if not 3 <= sizes[j] <= 6:

@@ -418,3 +418,13 @@ def test_what_lands_in_the_store_holds_no_personal_data(tmp_path: Path) -> None:
 def test_hostile_long_input_is_scrubbed_and_stable(text: str) -> None:
     once = scrub(text[:500])
     assert scrub(once) == once
+
+
+@pytest.mark.parametrize("written", ["4111.1111 1111-1111", "4111 1111.1111/1111", "5500,0000 0000-0004",
+                                     "4111-1111.1111 1111"])
+def test_card_numbers_with_mixed_separators_are_scrubbed(written: str) -> None:
+    assert scrub(f"charged twice on {written} yesterday") == "charged twice on <card> yesterday"
+
+
+def test_a_mixed_separator_number_failing_luhn_is_no_card() -> None:
+    assert "<card>" not in scrub("order 1234.5678 9012-3456 arrived")
