@@ -51,7 +51,10 @@ def strip_html(text: str) -> str:
     if "<" in text:
         text = _HTML_DROPPED.sub(" ", text)
         text = _AUTOLINK.sub(r"\1", text)
-        text = _BLANK_LINE.sub("", _TAG_START.sub("", _TAG.sub(_untag, text)))
+        text = _TAG.sub(_untag, text)
+        while (shorter := _TAG_START.sub("", text)) != text:  # "<</" leaves "</" after one pass
+            text = shorter
+        text = _BLANK_LINE.sub("", text)
     return _ENTITY.sub(_entity, text) if "&" in text else text
 
 

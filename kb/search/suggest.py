@@ -30,6 +30,7 @@ class Entry:
 
 
 MIN_FINISHED = 3  # a word being typed is taken as finished from this length, if it is a known word
+LONG_WORD = 5  # ...and from this length whether known or not (words of another language)
 COMMON_SHARE = 0.1  # a word in this share of a locale's titles and questions is no content word...
 COMMON_MIN_ENTRIES = 20  # ...when the locale has at least this many of them
 
@@ -96,7 +97,13 @@ def prefix_matches(titles: Titles, locale: str, text: Typed, k: int) -> list[str
 def fill_query(prefix: str, text: Typed, known: Callable[[str], bool]) -> str | None:
     """What the semantic fill searches for: the typed text once its last word is finished or a
     word of the help center (`known`), and when one of its content words is; else None."""
-    if text.partial is not None and (len(text.partial) < MIN_FINISHED or not known(text.partial)):
+    def finished(word: str) -> bool:
+        # a long word counts even when this help center's words lack it: a German shopper's
+        # "Paket" must reach an article written only in English; nonsense is then left to the
+        # engine's handoff, which the caller checks
+        return len(word) >= LONG_WORD or known(word)
+
+    if text.partial is not None and (len(text.partial) < MIN_FINISHED or not finished(text.partial)):
         return None
     content = text.content + ([text.partial] if text.partial and text.partial_content else [])
-    return prefix if any(known(word) for word in content) else None
+    return prefix if any(finished(word) for word in content) else None
