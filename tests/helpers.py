@@ -218,3 +218,31 @@ def damage(generation: Path, kind: str) -> str:
     change, file = DAMAGE[kind]
     change(generation)
     return file
+
+
+# -- a real server for browser tests -----------------------------------------------------------------
+def serving(app: object, port: int):  # type: ignore[no-untyped-def]
+    """A context manager running `app` with uvicorn on 127.0.0.1:`port` in a thread, started
+    before it yields and stopped after."""
+    import threading
+    import time
+    from contextlib import contextmanager
+
+    import uvicorn
+
+    @contextmanager
+    def run():  # type: ignore[no-untyped-def]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        try:
+            yield
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+    return run()

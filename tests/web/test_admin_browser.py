@@ -9,14 +9,13 @@ dark schemes; a phone reads the queue and approves; sign-out. Screenshots go to 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import EN, article_text
+from helpers import EN, article_text, serving
 from test_admin_report import seed
 from test_browser import ARGS, CHROMIUM, _free_port, artifacts  # noqa: F401  (artifacts is a fixture)
 
@@ -43,7 +42,7 @@ class Desk:
 def desk(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     """A copy of the small help center and its index behind the app, seeded analytics, a key file."""
     pytest.importorskip("playwright.sync_api")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM}")
     from kb.analytics.store import open_store
@@ -63,18 +62,10 @@ def desk(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
         patch.delenv("KB_ADMIN_KEY_FILE", raising=False)
         app = create_app(data, engine=engine, store=store, content_dir=content, security=SecurityConfig(rate=0),
                          retention_days=None)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
         try:
-            yield Desk(f"http://127.0.0.1:{port}", content, data, engine)
+            with serving(app, port):
+                yield Desk(f"http://127.0.0.1:{port}", content, data, engine)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             store.close()
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,7 +32,7 @@ def _free_port() -> int:
 def served(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The small help center: site built, API + site served by uvicorn on a free port."""
     pytest.importorskip("playwright.sync_api")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     api = pytest.importorskip("kb.web.app")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM}")
@@ -48,18 +47,10 @@ def served(small_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     build_site(Library.load(content), work / "site", base_url=base)
     store = open_store(work, f"sqlite:///{work / 'kb.sqlite'}")
     app = api.create_app(data, work / "site", store=store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield base, store
+        with serving(app, port):
+            yield base, store
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         store.close()
 
 
