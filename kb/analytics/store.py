@@ -239,20 +239,10 @@ class Store:
             return [FeedbackDay(str(d)[:10], str(aid), int(y or 0), int(n) - int(y or 0))
                     for d, aid, y, n in conn.execute(stmt)]
 
-    def opened_from_search(self, since: dt.datetime | None = None, limit: int = 20) -> list[tuple[str, int]]:
-        """The articles shoppers opened most from the site's search results: [(article id, searches)]."""
-        count = sa.func.count().label("n")
-        stmt = (sa.select(queries.c.clicked_id, count).where(queries.c.clicked_id.is_not(None))
-                .group_by(queries.c.clicked_id).order_by(count.desc(), queries.c.clicked_id).limit(limit))
-        if since is not None:
-            stmt = stmt.where(queries.c.ts >= _utc(since))
-        with self.engine.connect() as conn:
-            return [(str(aid), int(n)) for aid, n in conn.execute(stmt)]
-
     def opened_most(self, *, locale: str | None = None, since: dt.datetime | None = None,
                     limit: int = 5) -> list[tuple[str, int]]:
         """The articles shoppers opened most from search results (a search's first click), most first:
-        [(article id, times opened)]; ties by id. The home page's popular articles."""
+        [(article id, times opened)]; ties by id. The home page's popular articles and the report's chart."""
         count = sa.func.count().label("opened")
         stmt = (sa.select(queries.c.clicked_id, count).where(queries.c.clicked_id.is_not(None))
                 .group_by(queries.c.clicked_id).order_by(count.desc(), queries.c.clicked_id).limit(limit))

@@ -274,8 +274,8 @@ def test_report_counts_group_by_utc_day_locale_decision_and_article(store: Store
                                             ("pl", "answer"): 1}
     assert store.feedback_per_day() == [FeedbackDay("2026-03-01", "a", 1, 1), FeedbackDay("2026-03-02", "a", 1, 0),
                                         FeedbackDay("2026-03-02", "b", 0, 1)]
-    assert store.opened_from_search() == [("a", 3), ("b", 1)]
-    assert store.opened_from_search(since=at(2, 1), limit=1) == [("a", 1)]
+    assert store.opened_most(limit=20) == [("a", 3), ("b", 1)]
+    assert store.opened_most(since=at(2, 1), limit=1) == [("a", 1)]
 
 
 def test_nul_and_other_control_characters_never_drop_a_row(store: Store) -> None:

@@ -202,7 +202,7 @@ def helpfulness(store: Store, library: Library, start: dt.datetime, today: dt.da
 
 
 def opened(store: Store, library: Library, start: dt.datetime) -> Opened:
-    return Opened([OpenedArticle(aid, _title(library, aid), n) for aid, n in store.opened_from_search(since=start, limit=TOP)])
+    return Opened([OpenedArticle(aid, _title(library, aid), n) for aid, n in store.opened_most(since=start, limit=TOP)])
 
 
 def coverage(library: Library) -> Coverage:
