@@ -21,6 +21,7 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
+from kb.search.fusion import Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
@@ -68,7 +69,8 @@ class Engine:
     that fails its checks is refused and the loaded one keeps serving: kb/search/live.py)."""
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
-                 reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
+                 reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT,
+                 use_weight: float | None = None) -> None:
         if mode not in MODES:
             raise KbError(f"mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
@@ -81,6 +83,7 @@ class Engine:
         if self.embedder.version != manifest["embedder_version"]:
             raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
+        self.fusion = Fusion.of(self.embedder, use_weight)  # None for a single model
         self.query_vectors = QueryVectors(query_cache_size())
         self._titles: Titles | None = None  # for suggestions, built on first use per generation
 
@@ -165,7 +168,7 @@ class Engine:
                         parts: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, float], dict[str, int]]:
         dense: dict[str, float] = {}
         best_row: dict[str, int] = {}
-        dense_hits = index.dense_search(qvec, DENSE_CANDIDATES) if self.mode != "lexical" else []
+        dense_hits = self._dense_hits(index, qvec, locale) if self.mode != "lexical" else []
         for row, score in dense_hits:
             aid = index.passages[row].article_id
             if score > dense.get(aid, -1.0):
@@ -192,6 +195,21 @@ class Engine:
                 continue  # BM25 alone never introduces an article the dense side did not see
             fused[aid] += self.lex_weight * score / top_lex
         return fused, best_row
+
+    def _dense_hits(self, index: Index, qvec: np.ndarray, locale: str) -> list[tuple[int, float]]:
+        """(passage row, dense score) of the nearest passages; for an ensemble, each candidate
+        scored with the weights of the models that know its language and the query's
+        (kb/search/fusion.py)."""
+        if self.fusion is None:
+            return index.dense_search(qvec, DENSE_CANDIDATES)
+        rows: dict[int, None] = {}
+        for vec in self.fusion.search_vectors(qvec, locale, index.manifest["locales"]):
+            rows.update((row, None) for row, _ in index.dense_search(vec, DENSE_CANDIDATES))
+        if not rows:
+            return []
+        order = list(rows)
+        scores = self.fusion.scores(qvec, index.vectors[order], locale, [index.passages[r].locale for r in order])
+        return sorted(zip(order, scores.tolist(), strict=True), key=lambda hit: -hit[1])
 
     @staticmethod
     def _category(index: Index, aid: str) -> str:
