@@ -21,17 +21,16 @@ from kb.errors import KbError, ParamError
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.fusion import Fusion
+from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
+from kb.search.scoring import Scores, score_articles
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
 
 MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
-DENSE_CANDIDATES = 100
-LEX_CANDIDATES = 50
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
 # but same-language word overlap cannot push a strong cross-lingual dense hit down.
 LEX_WEIGHT = 0.05  # 0.03 before issue 16: measured in BENCHMARKS.md
@@ -83,7 +82,9 @@ class Engine:
         if self.embedder.version != manifest["embedder_version"]:
             raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
+        # ranking: the default weights (or those given); the decision: the weights it was fitted with
         self.fusion = Fusion.of(self.embedder, use_weight)  # None for a single model
+        self.reference = (Fusion.of(self.embedder, DECISION_USE_WEIGHT), LEX_WEIGHT)
         self.query_vectors = QueryVectors(query_cache_size())
         self._titles: Titles | None = None  # for suggestions, built on first use per generation
 
@@ -140,14 +141,17 @@ class Engine:
                                     index.manifest["source_locale"], index.lexical)
         qvec = (self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
                 if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
-        scores, best_row = self._article_scores(index, text, qvec, locale)
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        scores = self._scores(index, text, qvec, locale)
+        ranked = sorted(scores.ranking.items(), key=lambda kv: -kv[1])
+        reference = sorted(scores.reference.values(), reverse=True)[:15]
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
+            reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
         shown = within_margin(ranked) if cut else ranked
-        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in shown[:k]]
-        confidence = confidence_of([s for _, s in ranked[:15]])
-        decision = decide(confidence, [s for _, s in ranked[:15]])
+        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
+                for aid, score in shown[:k]]
+        confidence = confidence_of(reference)
+        decision = decide(confidence, reference)
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
                             decision=decision, confidence=confidence, count=len(shown), hits=hits,
                             support=support_for(config, locale) if decision != "answer" else None,
@@ -159,57 +163,14 @@ class Engine:
         index, _ = self.snapshot()
         text = normalize_query(_check_query(query))
         locale = choose_locale(text, lang, None, index.manifest["locales"], index.manifest["source_locale"])[0]
-        parts: dict[str, dict[str, float]] = {}
         qvec = self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
-        self._article_scores(index, text, qvec, locale, parts)
-        return parts["dense"], parts["lexical"]
+        scores = self._scores(index, text, qvec, locale)
+        return scores.dense, scores.lexical
 
-    def _article_scores(self, index: Index, query: str, qvec: np.ndarray, locale: str,
-                        parts: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, float], dict[str, int]]:
-        dense: dict[str, float] = {}
-        best_row: dict[str, int] = {}
-        dense_hits = self._dense_hits(index, qvec, locale) if self.mode != "lexical" else []
-        for row, score in dense_hits:
-            aid = index.passages[row].article_id
-            if score > dense.get(aid, -1.0):
-                dense[aid] = score
-                best_row[aid] = row
-        if self.mode == "dense":
-            return dense, best_row
-        lexical: dict[str, float] = {}
-        for loc in dict.fromkeys((locale, index.manifest["source_locale"])):
-            for row, score in index.lexical.search(query, loc, LEX_CANDIDATES):
-                aid = index.passages[row].article_id
-                if score > lexical.get(aid, 0.0):
-                    lexical[aid] = score
-                    if self.mode == "lexical":
-                        best_row[aid] = row
-        top_lex = max(lexical.values(), default=0.0)
-        if self.mode == "lexical":
-            return {aid: s / top_lex for aid, s in lexical.items()}, best_row
-        if parts is not None:
-            parts.update(dense=dict(dense), lexical={aid: s / top_lex for aid, s in lexical.items()})
-        fused = dict(dense)
-        for aid, score in lexical.items():
-            if aid not in fused:
-                continue  # BM25 alone never introduces an article the dense side did not see
-            fused[aid] += self.lex_weight * score / top_lex
-        return fused, best_row
-
-    def _dense_hits(self, index: Index, qvec: np.ndarray, locale: str) -> list[tuple[int, float]]:
-        """(passage row, dense score) of the nearest passages; for an ensemble, each candidate
-        scored with the weights of the models that know its language and the query's
-        (kb/search/fusion.py)."""
-        if self.fusion is None:
-            return index.dense_search(qvec, DENSE_CANDIDATES)
-        rows: dict[int, None] = {}
-        for vec in self.fusion.search_vectors(qvec, locale, index.manifest["locales"]):
-            rows.update((row, None) for row, _ in index.dense_search(vec, DENSE_CANDIDATES))
-        if not rows:
-            return []
-        order = list(rows)
-        scores = self.fusion.scores(qvec, index.vectors[order], locale, [index.passages[r].locale for r in order])
-        return sorted(zip(order, scores.tolist(), strict=True), key=lambda hit: -hit[1])
+    def _scores(self, index: Index, text: str, qvec: np.ndarray, locale: str,
+                exclude: frozenset[int] = frozenset()) -> Scores:
+        return score_articles(index, text, qvec, locale, mode=self.mode, ranking=(self.fusion, self.lex_weight),
+                              reference=self.reference, exclude=exclude)
 
     @staticmethod
     def _category(index: Index, aid: str) -> str:

@@ -26,6 +26,9 @@ USE_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl",
 # The USE part's scoring weight, e5's is 1 minus it. Chosen by the rule written in BENCHMARKS.md
 # ("Fusion: the default, chosen honestly") before measuring; the numbers are there.
 USE_WEIGHT = 0.25
+# The weight the answer / clarify / handoff models were fitted with (benchmarks/calibrate.py):
+# the decision always reads scores fused with it, whatever weights order the results.
+DECISION_USE_WEIGHT = 0.25
 
 
 def language(locale: str) -> str:
@@ -101,11 +104,18 @@ class Fusion:
                 out.append(self.query_vector(qvec, w / w.sum()))
         return out
 
-    def scores(self, qvec: np.ndarray, stored: np.ndarray, query_locale: str,
-               passage_locales: list[str]) -> np.ndarray:
-        """The exact dense scores of stored passage vectors (rows of `stored`)."""
+    def cosines(self, qvec: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        """Each part's cosine between the query and stored passage vectors: (rows, parts)."""
         cos = np.stack([stored[:, p.start:p.stop] @ qvec[p.start:p.stop] for p in self.parts], axis=1)
-        cos /= np.array([p.stored if p.stored > 0 else 1.0 for p in self.parts])
+        return cos / np.array([p.stored if p.stored > 0 else 1.0 for p in self.parts])
+
+    def combine(self, cos: np.ndarray, query_locale: str, passage_locales: list[str]) -> np.ndarray:
+        """The dense scores from `cosines`, weighed by the parts that know both languages."""
         cache: dict[str, np.ndarray] = {}
         w = np.stack([cache.setdefault(loc, self.pair_weights(query_locale, loc)) for loc in passage_locales])
         return (cos * w).sum(axis=1)
+
+    def scores(self, qvec: np.ndarray, stored: np.ndarray, query_locale: str,
+               passage_locales: list[str]) -> np.ndarray:
+        """The exact dense scores of stored passage vectors (rows of `stored`)."""
+        return self.combine(self.cosines(qvec, stored), query_locale, passage_locales)
