@@ -25,7 +25,7 @@ from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
-from kb.search.scoring import Scores, score_articles
+from kb.search.scoring import Scores, gather, score_articles, weigh
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
@@ -164,8 +164,8 @@ class Engine:
         text = normalize_query(_check_query(query))
         locale = choose_locale(text, lang, None, index.manifest["locales"], index.manifest["source_locale"])[0]
         qvec = self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
-        scores = self._scores(index, text, qvec, locale)
-        return scores.dense, scores.lexical
+        c = gather(index, text, qvec, locale, mode="hybrid", fusions=[self.reference[0]])
+        return weigh(c, self.reference[0], 0.0, "dense")[0], c.lexical
 
     def _scores(self, index: Index, text: str, qvec: np.ndarray, locale: str,
                 exclude: frozenset[int] = frozenset()) -> Scores:
