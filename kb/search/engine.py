@@ -26,6 +26,7 @@ from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
 from kb.search.scoring import Scores, gather, score_articles, weigh
+from kb.search.scripts import MARKS
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
@@ -274,7 +275,8 @@ class Engine:
         return served
 
 
-_EDGE_PUNCTUATION = re.compile(r"(?:(?<=\s)|^)[^\w\s]+|[^\w\s]+(?=\s|$)")
+# not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
+_EDGE_PUNCTUATION = re.compile(rf"(?:(?<=\s)|^)[^\w\s{MARKS}]+|[^\w\s{MARKS}]+(?=\s|$)")
 
 
 def normalize_query(query: str) -> str:
