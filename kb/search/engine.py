@@ -7,6 +7,7 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -18,7 +19,9 @@ import numpy as np
 from kb.content.locales import fallback_chain
 from kb.content.text import VISIBLE_MESSAGE, plain, visible
 from kb.errors import KbError, ParamError
+from kb.search import calibration
 from kb.search.cache import QueryVectors, query_cache_size
+from kb.search.calibration import Calibration
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
@@ -52,6 +55,7 @@ RELEVANCE_MARGIN = 0.089
 
 
 MODES = ("hybrid", "dense", "lexical")
+logger = logging.getLogger("kb.search")
 
 
 class Translator(Protocol):
@@ -70,7 +74,7 @@ class Engine:
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
                  reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT,
-                 use_weight: float | None = None) -> None:
+                 use_weight: float | None = None, calibrated: bool = True) -> None:
         if mode not in MODES:
             raise KbError(f"mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
@@ -86,6 +90,11 @@ class Engine:
         # ranking: the default weights (or those given); the decision: the weights it was fitted with
         self.fusion = Fusion.of(self.embedder, use_weight)  # None for a single model
         self.reference = (Fusion.of(self.embedder, DECISION_USE_WEIGHT), LEX_WEIGHT)
+        self.defaults = (self.fusion, self.lex_weight)
+        # the help center's own calibration (kb/search/calibration.py), read again when it changes
+        self.calibration: Calibration | None = None
+        self.calibrated = calibrated and use_weight is None and lex_weight == LEX_WEIGHT
+        self._calibration_seen: tuple[float, int | None] = (-1.0, -1)
         self.query_vectors = QueryVectors(query_cache_size())
         self._titles: Titles | None = None  # for suggestions, built on first use per generation
 
@@ -122,7 +131,32 @@ class Engine:
     def snapshot(self) -> tuple[Index, Vectors]:
         """The live generation and its vectors, taken together: use one snapshot per request."""
         index = self.live.get()
+        if self.calibrated:
+            self._read_calibration()
         return index, index.vectors
+
+    def _read_calibration(self) -> None:
+        checked, seen = self._calibration_seen
+        now = time.monotonic()
+        if now - checked < self.live.reload_interval:
+            return
+        try:
+            mtime: int | None = (self.data_dir / calibration.FILE).stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        self._calibration_seen = (now, mtime)
+        if mtime == seen:
+            return
+        try:
+            cal = calibration.load(self.data_dir, self.embedder.version)
+        except KbError as exc:
+            logger.warning("%s", exc)
+            cal = None
+        self.calibration = cal
+        if cal is not None and cal.adopted:
+            self.fusion, self.lex_weight = Fusion.of(self.embedder, cal.use_weight), cal.lex_weight
+        else:
+            self.fusion, self.lex_weight = self.defaults
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,
