@@ -6,6 +6,12 @@ Nothing is served unchecked: every file's size and hash against the manifest (in
 each file hashed once per process), then the counts of what was loaded (checks.py). A
 generation that fails is refused with one line naming it, the file and what is wrong
 (IndexDamaged); one written before hashes existed is checked by its counts only, said once.
+
+Once checked, the big read-only parts are memory-mapped, not copied into the process: the vectors (numpy) and
+the FAISS index (`IO_FLAG_MMAP_IFC` for the exact index, `IO_FLAG_MMAP` for IVF's inverted
+lists), so the workers of `kb serve --workers N` share one copy in the page cache. Searches give
+the same hits and scores either way (tests/search/test_mmap.py). KB_INDEX_MMAP=0 reads the FAISS
+index into memory instead (a file system where mapped files may vanish under a reader).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import marshal
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,7 +166,7 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
               verified: bool) -> tuple[Index | None, list[Damage]]:
     dim = int(manifest["dim"])
     if "delta" not in manifest:
-        base = _load_base(gen, gen.name, manifest["articles"])
+        base = _load_base(gen, gen.name, manifest["articles"], manifest.get("index_type", ""))
         problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
                                counts, int(manifest["passages"]), dim)
         if problems:
@@ -173,7 +180,7 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
     else:
         with _reading(gen.name, SPANS):
             spans = marshal.loads((gen / SPANS).read_bytes())
-        base = _load_base(gen, info["base"], spans)
+        base = _load_base(gen, info["base"], spans, manifest.get("index_type", ""))
         problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
                                base_counts, int(info["base_passages"]), dim)
         if problems:
@@ -204,7 +211,32 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
                  verified=verified), []
 
 
-def _load_base(gen: Path, name: str, spans: dict[str, Span]) -> Base:
+def mmap_flags(index_type: str) -> int:
+    """The FAISS read flags that map `dense.faiss` instead of copying it (0: copy)."""
+    if os.environ.get("KB_INDEX_MMAP", "1").strip().lower() in ("0", "false", "no", "off"):
+        return 0
+    if index_type == "flat":
+        return faiss.IO_FLAG_MMAP_IFC
+    return faiss.IO_FLAG_MMAP if index_type.startswith("ivf") else 0
+
+
+def read_dense(path: Path, index_type: str) -> Any:
+    """`dense.faiss` memory-mapped where FAISS can (see mmap_flags), else read into memory."""
+    flags = mmap_flags(index_type)
+    if flags:
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError:
+            pass  # a file FAISS cannot map: read it the ordinary way
+        else:
+            if flags == faiss.IO_FLAG_MMAP:
+                # mapped IVF lists: no prefetch threads (FAISS starts up to 32 for each search)
+                faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
+            return index
+    return faiss.read_index(str(path))
+
+
+def _load_base(gen: Path, name: str, spans: dict[str, Span], index_type: str) -> Base:
     """The full generation in `gen` (a delta's folder holds its base's files under the same names)."""
     g = gen.name
     with _reading(g, PASSAGES), open(gen / PASSAGES, encoding="utf-8") as fh:
@@ -212,7 +244,7 @@ def _load_base(gen: Path, name: str, spans: dict[str, Span]) -> Base:
     with _reading(g, ARTICLES), open(gen / ARTICLES, encoding="utf-8") as fh:
         records = {(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in fh)}
     with _reading(g, "dense.faiss"):
-        dense = faiss.read_index(str(gen / "dense.faiss"))
+        dense = read_dense(gen / "dense.faiss", index_type)
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
     lexical = {}
