@@ -1,8 +1,10 @@
-"""The FAISS index memory-mapped (kb/search/index/load.py): shared between the workers of
-`kb serve --workers N` through the page cache, with the same hits and scores as a copy in memory."""
+"""What a loaded index costs in memory (kb/search/index/load.py): the FAISS index memory-mapped,
+so the workers of `kb serve --workers N` share it through the page cache, with the same hits and
+scores as a copy in memory; passages held lean."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +35,16 @@ def test_a_mapped_index_finds_what_a_copied_one_finds(tmp_path: Path, monkeypatc
     monkeypatch.setenv("KB_INDEX_MMAP", "0")
     copied = load_index(data)
     faiss_file = copied.path / "dense.faiss"
-    assert not _mapped(faiss_file)
+    assert not _mapped(faiss_file) and not _mapped(copied.path / "bm25-en" / "data.csc.index.npy")
     copied_engine = Engine(data)
     monkeypatch.delenv("KB_INDEX_MMAP")
     mapped = load_index(data)
     assert _mapped(faiss_file), "the FAISS index should be memory-mapped"
+    assert _mapped(mapped.path / "bm25-en" / "data.csc.index.npy"), "BM25 should be memory-mapped"
     assert copied.manifest["index_type"] == mapped.manifest["index_type"]
     assert mapped.manifest["index_type"].startswith("ivf") == (ann_threshold == 10)
+    lexical = [(copied.lexical.search(q, lang, 50), mapped.lexical.search(q, lang, 50)) for q, lang in QUERIES]
+    assert all(a == b for a, b in lexical) and sum(bool(a) for a, _ in lexical) >= 4
     for query, _ in QUERIES:
         qvec = emb.encode_queries([query])[0]
         a, b = copied.dense_search(qvec, 50), mapped.dense_search(qvec, 50)
@@ -67,3 +72,17 @@ def test_a_generation_deleted_under_a_mapped_index_keeps_serving(tmp_path: Path)
     before = index.dense_search(qvec, 20)
     shutil.rmtree(index.path)
     assert index.dense_search(qvec, 20) == before
+
+
+def test_served_passages_are_the_files_without_embed_text_and_share_repeated_strings(tmp_path: Path) -> None:
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    build_index(Library.load(content), data, get_embedder("use-multilingual"))
+    index = load_index(data)
+    lines = [json.loads(line) for line in (index.path / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == len(index.passages) > 10
+    assert any(line["embed_text"] for line in lines)
+    assert [{**line, "embed_text": ""} for line in lines] == [vars(p) for p in index.passages]
+    head = index.passages[0]
+    first, *rest = [p for p in index.passages if (p.article_id, p.locale) == (head.article_id, head.locale)]
+    assert rest and all(p.article_id is first.article_id and p.locale is first.locale for p in rest)
