@@ -124,6 +124,12 @@ logger = logging.getLogger("kb.search")
 REQUIRED = ("embedder", "embedder_version", "dim", "passages", "articles", "locales", "source_locale", "config")
 
 
+def live_manifest(data_dir: Path) -> dict[str, Any]:
+    """manifest.json of the live generation, read and checked as `load_index` reads it (CURRENT,
+    the format, the manifest's own checksum), without loading the generation."""
+    return read_manifest(live_generation(Path(data_dir)))[0]
+
+
 def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None,
                generation: Path | None = None) -> Index:
     """The live generation (or `generation`), checked. With `reuse` (the index loaded before), a
