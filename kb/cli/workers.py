@@ -6,12 +6,16 @@ started again; SIGHUP replaces them one by one. Each worker builds its app with 
 from what the parent put in the environment (KB_SERVE_*). The index is shared, not copied: FAISS,
 BM25 and the vectors are memory-mapped (kb/search/index/load.py), so the page cache holds one
 copy for all workers. The parent loads no index and no model; with --watch it runs the one
-watcher (each worker picks the new generation up by itself, as a single process does).
+watcher (each worker picks the new generation up by itself, as a single process does). A worker
+whose parent was killed stops by itself.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +45,22 @@ def worker_app() -> FastAPI:
         raise RuntimeError(f"{FACTORY} is for `kb serve --workers N`: {ENV_DATA} is not set")
     worker_setup()
     site = os.environ.get(ENV_SITE) or None
-    return create_app(data, site, content_dir=os.environ.get(ENV_CONTENT) or "content")
+    app = create_app(data, site, content_dir=os.environ.get(ENV_CONTENT) or "content")
+    _stop_with_parent()
+    return app
+
+
+def _stop_with_parent(interval: float = 1.0) -> None:
+    """A worker whose parent is gone (killed with SIGKILL, no time to stop its workers) stops
+    too, gracefully, instead of holding the port for ever."""
+    parent = os.getppid()
+
+    def check() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's shutdown: the requests in flight finish
+
+    threading.Thread(target=check, name="kb-parent-check", daemon=True).start()
 
 
 def run_workers(config: uvicorn.Config) -> None:

@@ -129,3 +129,29 @@ def test_two_workers_share_the_index_one_watches_and_a_dead_one_is_replaced(tmp_
         gone, alive = psutil.wait_procs(left, timeout=15)
         assert not alive, f"workers left running after the parent stopped: {[p.pid for p in alive]}"
         assert proc.returncode == 0, output()[-2000:]
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves the parent no time to stop its workers: they notice and stop by themselves."""
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    rebuild(content, data, tmp_path / "site", "use-multilingual")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KB_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--data", str(data), "--port", str(port),
+                             "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    try:
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz") and len(_workers(parent)) == 2, 120, "two workers")
+        workers = _workers(parent)
+        time.sleep(1)  # past start-up, into serving
+    finally:
+        proc.kill()
+        proc.wait(10)
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    for orphan in alive:  # clean up before failing
+        orphan.kill()
+    assert not alive, f"workers kept running without their parent: {[p.pid for p in alive]}"
+    assert not _answers(f"http://127.0.0.1:{port}/healthz")
