@@ -22,7 +22,6 @@ from kb.cli.watch import rebuild
 from kb.search.index import current_generation
 
 psutil = pytest.importorskip("psutil")
-pytestmark = pytest.mark.slow
 ROOT = Path(kb.__file__).resolve().parent.parent
 
 
@@ -52,6 +51,7 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_index_one_watches_and_a_dead_one_is_replaced(tmp_path: Path) -> None:
     content = write_help_center(tmp_path / "content")
     data, site = tmp_path / "data", tmp_path / "site"
@@ -131,6 +131,7 @@ def test_two_workers_share_the_index_one_watches_and_a_dead_one_is_replaced(tmp_
         assert proc.returncode == 0, output()[-2000:]
 
 
+@pytest.mark.slow
 def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves the parent no time to stop its workers: they notice and stop by themselves."""
     content = write_help_center(tmp_path / "content")
@@ -155,3 +156,12 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
         orphan.kill()
     assert not alive, f"workers kept running without their parent: {[p.pid for p in alive]}"
     assert not _answers(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_workers_must_be_one_or_more_and_need_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kb.cli import main
+
+    assert main(["serve", "--workers", "0", "--data", str(tmp_path)]) == 2
+    assert "'--workers': is 0" in capsys.readouterr().err
+    assert main(["serve", "--workers", "2", "--data", str(tmp_path / "none")]) == 1  # before any worker starts
+    assert "run 'kb index' first" in capsys.readouterr().err
