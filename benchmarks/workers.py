@@ -3,9 +3,10 @@
 - Throughput: GET /v1/search at concurrency 1 and 8 on the sample help center's index (the one the
   latency section serves), with the load generator of benchmarks/load.py on the same cores.
 - Memory: each process's RSS, PSS and USS (psutil `memory_full_info`) after a warm-up load that
-  has every worker search. Pages of the memory-mapped index count in the RSS of every process
-  that touched them; PSS splits a shared page between the processes that map it, so the PSS of
-  all processes added up is what the server costs the machine.
+  has every worker search at a pace they keep up with (and again after the concurrency-8 run,
+  which adds what requests in flight hold). Pages of the memory-mapped index count in the RSS of
+  every process that touched them; PSS splits a shared page between the processes that map it,
+  so the PSS of all processes added up is what the server costs the machine.
 - What an index costs: the same on a synthetic help center of M articles × 7 locales
   (benchmarks/synth.py, stand-in vectors of the default ensemble's size, as the scale section
   builds it; the real ensemble embeds the queries): its total PSS minus the total PSS on the
@@ -80,14 +81,42 @@ def measure(data: Path, workers: int, queries: list[str], duration: float,
         assert server.proc is not None
         out["startup_s"] = round(server.startup_seconds, 1)
         out["idle"] = process_memory(server.proc.pid)
-        run_load(server.url, reqs, 8, min(duration, 5.0))  # warm-up: every worker searches, pages come in
+        # warm-up at a pace the server keeps up with (no request waits, none piles up), in short
+        # rounds on new connections until every worker has searched (the kernel may hand one
+        # worker all the connections of a round): the mapped pages it reads come in; then the
+        # memory it keeps
+        start, deadline = cpu_seconds(server.proc.pid), time.monotonic() + 60
+        while True:
+            run_load(server.url, reqs, 2 * workers, 0.5)
+            now = cpu_seconds(server.proc.pid)
+            busy = [now[p["pid"]] - start.get(p["pid"], 0.0) for p in serving(process_memory(server.proc.pid))]
+            if min(busy) >= 1.0 or time.monotonic() > deadline:
+                break
+        processes = process_memory(server.proc.pid)
+        cpu = cpu_seconds(server.proc.pid)
         for concurrency in concurrencies:
             log(f"workers: {workers} worker(s), search at concurrency {concurrency} for {duration:.0f}s")
             out[f"search@{concurrency}"] = run_load(server.url, reqs, concurrency, duration).summary()
-        processes = process_memory(server.proc.pid)
+        after = cpu_seconds(server.proc.pid)
+        out["cpu_s_under_load"] = {str(pid): round(after.get(pid, 0.0) - cpu.get(pid, 0.0), 1) for pid in after}
+        out["after_load"] = process_memory(server.proc.pid)
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     out["processes"] = processes
     out["total"] = totals(processes)
     out["per_worker"] = [{k: p[k] for k in ("rss_mb", "pss_mb", "uss_mb")} for p in serving(processes)]
+    return out
+
+
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time (user + system) of the server process and each of its children."""
+    import psutil
+
+    out = {}
+    parent = psutil.Process(pid)
+    for proc in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            out[proc.pid] = times.user + times.system
     return out
 
 
