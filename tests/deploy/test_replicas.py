@@ -59,15 +59,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def unit_environment(unit: Path, values: dict[str, str]) -> dict[str, str]:
+    """The variables the unit's Environment= lines give its process, with `values` over them."""
+    env: dict[str, str] = {}
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            env.update(item.split("=", 1) for item in shlex.split(line[len("Environment="):]))
+    return {**env, **values}
+
+
 def unit_command(unit: Path, values: dict[str, str]) -> list[str]:
     """The unit's ExecStart as systemd would run it: ${VAR} from its Environment= lines, with
     `values` over them; its `kb` executable run as `python -m kb.cli` from this checkout."""
-    env: dict[str, str] = {}
+    env = unit_environment(unit, values)
     lines = unit.read_text().splitlines()
-    for line in lines:
-        if line.startswith("Environment="):
-            env.update(item.split("=", 1) for item in shlex.split(line[len("Environment="):]))
-    env.update(values)
     words = shlex.split(next(line for line in lines if line.startswith("ExecStart="))[len("ExecStart="):])
     words = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], word) for word in words]
     assert words[0].endswith("/bin/kb"), words
@@ -167,7 +172,12 @@ class Load:
         self._workers = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
 
     def _run(self, i: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        # each thread is a shopper of its own (a documentation address, RFC 5737): HAProxy appends
+        # the address it saw, 127.0.0.1, which the replicas trust as the proxy's and skip, so this
+        # entry is the client (a shopper on another machine is named by HAProxy's own entry) and
+        # the replicas' rate limit (20 a second per shopper) is not reached
+        shopper = {"X-Forwarded-For": f"198.51.100.{i + 1}"}
+        with httpx.Client(base_url=self.url, timeout=30, headers=shopper) as client:
             n = i
             while True:
                 with self._lock:
@@ -229,10 +239,12 @@ def test_replicas_behind_haproxy_switch_generation_and_survive_a_kill(tmp_path: 
     replicas = []
     for name, workers in (("a", "2"), ("b", "1")):  # one with worker processes, one without
         port = _free_port()
-        command = unit_command(UNIT, {"KB_DATA": str(data), "KB_SITE": str(tmp_path / "site"),
-                                      "KB_CONTENT": str(content), "KB_HOST": "127.0.0.1", "KB_PORT": str(port),
-                                      "KB_WORKERS": workers})
-        replicas.append(Replica(name, port, command, env, tmp_path / f"replica-{name}.log"))
+        values = {"KB_DATA": str(data), "KB_SITE": str(tmp_path / "site"), "KB_CONTENT": str(content),
+                  "KB_HOST": "127.0.0.1", "KB_PORT": str(port), "KB_WORKERS": workers,
+                  "KB_FORWARDED_ALLOW_IPS": "127.0.0.1"}  # HAProxy's address here
+        command = unit_command(UNIT, values)
+        replicas.append(Replica(name, port, command, {**env, **unit_environment(UNIT, values)},
+                                tmp_path / f"replica-{name}.log"))
     a, b = replicas
     listen = _free_port()
     sock = tmp_path / "haproxy.sock"
