@@ -43,7 +43,7 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
 
         app = create_app(data, served_site, content_dir=content)
         store = app.state.store.url if app.state.store else "off"
-        embedder = app.state.engine.index.manifest["embedder"]
+        embedder = app.state.engine.index.manifest["embedder"] if watch else ""
         config = server_config(app, host, port, access_log=access_log, limits=limits)
     else:
         from kb.analytics.store import database_url
@@ -51,7 +51,7 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
         from kb.search.index import live_manifest
 
         embedder = live_manifest(data)["embedder"]  # a clear error now rather than in each worker
-        export(data, served_site, content)
+        export(data, served_site, content, workers)
         store = database_url(data).render_as_string(hide_password=True)
         config = server_config(FACTORY, host, port, access_log=access_log, limits=limits, workers=workers)
     _banner(host, port, site, store, workers, data)
