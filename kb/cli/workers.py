@@ -27,11 +27,18 @@ ENV_DATA, ENV_SITE, ENV_CONTENT = "KB_SERVE_DATA", "KB_SERVE_SITE", "KB_SERVE_CO
 FACTORY = "kb.cli.workers:worker_app"
 
 
-def export(data: Path, site: Path | None, content: Path) -> None:
-    """Put what `worker_app` needs in the environment the workers inherit (absolute paths)."""
+def export(data: Path, site: Path | None, content: Path, workers: int) -> None:
+    """Put what `worker_app` needs in the environment the workers inherit (absolute paths), and
+    their threads: a query embedded alone takes cores ÷ N threads (KB_QUERY_THREADS, unless set),
+    not every core as one process does, and idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE,
+    unless set): both before any worker loads a library that reads them."""
+    from kb.search.embedcore import QUERY_THREADS_ENV, _cores
+
     os.environ[ENV_DATA] = str(Path(data).resolve())
     os.environ[ENV_SITE] = str(Path(site).resolve()) if site is not None else ""
     os.environ[ENV_CONTENT] = str(Path(content).resolve())
+    os.environ.setdefault(QUERY_THREADS_ENV, str(max(1, _cores() // workers)))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def worker_app() -> FastAPI:

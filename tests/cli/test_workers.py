@@ -81,6 +81,10 @@ def test_two_workers_share_the_index_one_watches_and_a_dead_one_is_replaced(tmp_
             for worker in workers:  # each worker maps the one index file: shared, not copied
                 assert any(m.path == faiss_file for m in worker.memory_maps(grouped=True)), worker.pid
             assert not any(m.path == faiss_file for m in parent.memory_maps(grouped=True))  # the parent loads none
+            cores = len(os.sched_getaffinity(0))
+            for worker in workers:  # a lone query takes its share of the cores, not all of them
+                assert worker.environ().get("KB_QUERY_THREADS") == str(max(1, cores // 2)), worker.environ()
+                assert worker.environ().get("OMP_WAIT_POLICY") == "PASSIVE"
 
             cpu = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
             queries = ["pay with BLIK", "where is my parcel", "Bestellung stornieren", "gift card balance"] * 20
