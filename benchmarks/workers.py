@@ -94,9 +94,23 @@ def measure(data: Path, workers: int, queries: list[str], duration: float,
                 break
         processes = process_memory(server.proc.pid)
         cpu = cpu_seconds(server.proc.pid)
+        cores = len(os.sched_getaffinity(0))
         for concurrency in concurrencies:
             log(f"workers: {workers} worker(s), search at concurrency {concurrency} for {duration:.0f}s")
-            out[f"search@{concurrency}"] = run_load(server.url, reqs, concurrency, duration).summary()
+            load_before, mine, wall = os.getloadavg()[0], time.process_time(), time.perf_counter()
+            before = cpu_seconds(server.proc.pid)
+            result = run_load(server.url, reqs, concurrency, duration).summary()
+            spent, wall = time.process_time() - mine, time.perf_counter() - wall
+            now = cpu_seconds(server.proc.pid)
+            # the load generator (this process) and the server share the cores: their CPU shares
+            # of the cores' time, and the rest (other processes on the machine), said beside it
+            result["generator_cpu_share"] = round(spent / (wall * cores), 3)
+            result["server_cpu_share"] = round(sum(now.get(p, 0.0) - before.get(p, 0.0) for p in now) / (wall * cores), 3)
+            result["worker_cpu_s"] = sorted((round(now[p["pid"]] - before.get(p["pid"], 0.0), 1)
+                                             for p in serving(process_memory(server.proc.pid)) if p["pid"] in now),
+                                            reverse=True)
+            result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+            out[f"search@{concurrency}"] = result
         after = cpu_seconds(server.proc.pid)
         out["cpu_s_under_load"] = {str(pid): round(after.get(pid, 0.0) - cpu.get(pid, 0.0), 1) for pid in after}
         out["after_load"] = process_memory(server.proc.pid)
