@@ -2,7 +2,7 @@
 Typesense, MkDocs and Hugo. Prints a table; writes results/latest.json, results/latest.md and PNG plots.
 
     python benchmarks/run.py                 # the full run (about an hour and a half on 2 cores)
-    python benchmarks/run.py --quick         # the smoke run CI does (a few minutes)
+    python benchmarks/run.py --quick         # the smoke run CI does (a few minutes), into .work/quick-results
     python benchmarks/run.py --only quality,latency
     python benchmarks/run.py --only workers     # kb serve --workers 1 and 2: throughput and memory
 
@@ -30,6 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from benchmarks.common import EVAL, log, machine  # noqa: E402
 
 SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse", "workers")
+RESULTS = ROOT / "benchmarks" / "results"
+QUICK_RESULTS = ROOT / "benchmarks" / ".work" / "quick-results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run for CI: small sizes, short load runs")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default all): {','.join(SECTIONS)}")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"results folder (default {RESULTS.relative_to(ROOT)}; with --quick "
+                             f"{QUICK_RESULTS.relative_to(ROOT)}: a smoke run never replaces the committed results)")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".work",
                         help="scratch folder for indexes and generated sites (embedding caches are kept here)")
     parser.add_argument("--sizes", default=None, help="scale sizes, e.g. 1000,10000 (default: 50 quick, 1000,10000 full)")
@@ -52,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bad:
         parser.error(f"--only: unknown section(s) {', '.join(bad)}; use {', '.join(SECTIONS)}")
     args.only = only
+    if args.out is None:
+        args.out = QUICK_RESULTS if args.quick else RESULTS
     for name in ("sizes", "pages"):
         value = getattr(args, name)
         try:
