@@ -24,6 +24,10 @@ from kb.search.embedcore import OpenMpThreads, _normalize
 # Query-time BLAS/OpenMP threads: 1. On 2 cores, 2 threads per query stalled under load.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# OpenMP threads that wait for work sleep instead of spinning (read when libgomp loads, after this):
+# when the cores are busy (other processes, or the workers of `kb serve --workers N`), spinning
+# threads took a query's e5 embedding from 30 ms to 0.1-2.8 s here; sleeping ones kept it at 30-60 ms.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Embedder(Protocol):

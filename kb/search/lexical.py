@@ -274,11 +274,14 @@ class Lexical:
             save_model(directory, locale, model, rows, self._tokens[locale])
 
     @staticmethod
-    def load_models(directory: Path, pattern: str = "bm25-*") -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
-        """The models saved in `directory` (those whose folder matches `pattern`), by locale, with their passage rows."""
+    def load_models(directory: Path, pattern: str = "bm25-*",
+                    mmap: bool = False) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+        """The models saved in `directory` (those whose folder matches `pattern`), by locale, with their
+        passage rows; with `mmap`, their score matrices memory-mapped (shared between processes, the
+        same scores)."""
         models = {}
         for sub in sorted(directory.glob(pattern)):
-            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
+            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=mmap)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
 
