@@ -137,7 +137,7 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
         return default(engine.lex_weight, f"{len(asks)} questions in the articles, {MIN_QUESTIONS} needed",
                        questions=len(asks), embedder_version=version, fingerprint=mark)
     texts = [normalize_query(p.text) for _, p in asks]
-    qvecs = engine.embedder.encode_queries(texts)
+    qvecs = _query_vectors(engine, texts)
     fusions = {use: Fusion.of(engine.embedder, use) for use in USE_GRID}
     grid: dict[tuple[float, float], list[float]] = {(u, lx): [] for u in USE_GRID for lx in LEX_GRID}
     for (_, asked), text, qvec in zip(asks, texts, qvecs, strict=True):
@@ -149,6 +149,28 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
             grid[(use, lex)].append(1.0 / (top.index(asked.article_id) + 1) if asked.article_id in top else 0.0)
     base = (USE_WEIGHT, engine.lex_weight if engine.lex_weight in LEX_GRID else LEX_GRID[1])
     return decide({k: np.array(v) for k, v in grid.items()}, base, [p.article_id for _, p in asks], version, mark, seed)
+
+
+def _query_vectors(engine: Any, texts: list[str]) -> np.ndarray:
+    """The questions embedded as queries, through the data folder's embedding cache (a second
+    `kb index` after a change embeds only new questions)."""
+    from kb.search.cache import EmbeddingCache
+
+    cache = EmbeddingCache(Path(engine.data_dir) / "cache" / "embeddings.sqlite")
+    try:
+        version = engine.embedder.version
+        keys = [cache.key(version, "query", t) for t in texts]
+        have = cache.get_many(list(dict.fromkeys(keys)), engine.embedder.dim)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in have))
+        for i in range(0, len(missing), 128):
+            batch = missing[i:i + 128]
+            fresh = {cache.key(version, "query", t): v for t, v in zip(batch, engine.embedder.encode_queries(batch),
+                                                                        strict=True)}
+            cache.put_many(fresh)
+            have.update(fresh)
+        return np.stack([have[k] for k in keys]) if keys else np.zeros((0, engine.embedder.dim), np.float32)
+    finally:
+        cache.close()
 
 
 def decide(grid: dict[tuple[float, float], np.ndarray], base: tuple[float, float], articles: list[str],

@@ -135,6 +135,16 @@ class Engine:
             self._read_calibration()
         return index, index.vectors
 
+    @property
+    def ranking(self) -> str:
+        """One line: the ranking weights served and why (the calibration's evidence)."""
+        if self.calibrated:
+            self._read_calibration()
+        if self.calibration is not None:
+            return self.calibration.summary()
+        return "ranking weights: default (" + ("no calibration measured yet: kb index measures it)"
+                                                if self.calibrated else "fixed for this engine)")
+
     def _read_calibration(self) -> None:
         checked, seen = self._calibration_seen
         now = time.monotonic()
