@@ -64,14 +64,14 @@ def export(workers: int) -> None:
 
 def preload(embedder: str) -> str:
     """Load the embedder in the parent for all workers to share; what was done, for the banner."""
-    from kb.search.embedders import get_embedder
+    from kb.search.embedders import get_embedder, load_weights
 
     if embedder in ("e5-small", "ensemble") or embedder.startswith("st:"):
         from kb.search.e5torch import resolve_device
 
         if resolve_device(None) == "cuda":
             return f"each worker loads its own {embedder} (CUDA does not survive fork)"
-    get_embedder(embedder)
+    load_weights(get_embedder(embedder))
     import kb.web.app  # noqa: F401  (its imports too: shared, not imported N times)
 
     return f"{embedder} loaded once in the parent, shared by the workers"
