@@ -304,3 +304,24 @@ def test_keep_alive_clients_reach_both_workers_models_are_shared_and_a_dead_work
                 proc.kill()
                 proc.wait(10)
         assert proc.returncode == 0, output()[-2000:]
+
+
+def test_bind_gives_each_worker_a_socket_on_the_port_and_refuses_a_taken_port() -> None:
+    from kb.cli.workers import bind
+    from kb.errors import KbError
+
+    sockets = bind("127.0.0.1", 0, 2)  # port 0: the first socket's port for all
+    try:
+        ports = {s.getsockname()[1] for s in sockets}
+        assert len(sockets) == 2 and len(ports) == 1
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for s in sockets)
+        with pytest.raises(KbError, match=r"cannot listen on 127.0.0.1:\d+ .*choose another --port"):
+            bind("127.0.0.1", ports.pop(), 2)  # another kb serve --workers would share it silently
+    finally:
+        for s in sockets:
+            s.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(KbError, match="cannot listen on"):
+            bind("127.0.0.1", taken.getsockname()[1], 2)
