@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,9 +26,9 @@ from kb.search.embedders import get_embedder
 from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
+from kb.search.query import normalize_query
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
 from kb.search.scoring import Scores, gather, score_articles, weigh
-from kb.search.scripts import MARKS
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
@@ -320,16 +319,6 @@ class Engine:
 
 
 # not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
-_EDGE_PUNCTUATION = re.compile(rf"(?:(?<=\s)|^)[^\w\s{MARKS}]+|[^\w\s{MARKS}]+(?=\s|$)")
-
-
-def normalize_query(query: str) -> str:
-    """What is embedded and matched: punctuation at the edges of words dropped ("towar?", "¿Cómo",
-    "«Klarna»"), inside words kept (e-mail, KM-1234, 3.5), spaces collapsed, so that
-    punctuation does not change the ranking."""
-    return " ".join(_EDGE_PUNCTUATION.sub(" ", query).split()) or query
-
-
 def within_margin(ranked: list[tuple[str, float]], margin: float | None = None) -> list[tuple[str, float]]:
     """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score."""
     if not ranked:
