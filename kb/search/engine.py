@@ -27,7 +27,8 @@ from kb.search.embedders import get_embedder
 from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
-from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
+from kb.search.rare import rare_term_articles
+from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion, Suggestions
 from kb.search.scoring import Scores, gather, score_articles, weigh
 from kb.search.scripts import MARKS
 from kb.search.snippets import pick_section, query_terms
@@ -192,7 +193,8 @@ class Engine:
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
             reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
-        shown = within_margin(ranked) if cut else ranked
+        shown = within_margin(ranked, keep=rare_term_articles(index, text, (locale, index.manifest["source_locale"]))
+                              ) if cut else ranked
         hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
                 for aid, score in shown[:k]]
         confidence = confidence_of(reference)
@@ -252,8 +254,9 @@ class Engine:
         passage = pick_section(index, vectors, record, qvec, terms, matched)
         snippet = make_snippet(passage.text if passage else plain(record.body), query, record.locale, locale)
         anchor = passage.anchor if passage else ""
+        section = passage.heading if passage and anchor else ""
         return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
-                   url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor,
+                   url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor, section=section,
                    category=record.category, score=round(float(score), 4), machine_translated=machine,
                    review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
 
@@ -280,14 +283,15 @@ class Engine:
                       support=support, generation=result.generation)
 
     def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
-                k: int = 6) -> list[Suggestion]:
+                k: int = 6) -> Suggestions:
         """Search-as-you-type (kb/search/suggest.py): titles and questions that go on from what
-        was typed, then semantic matches unless the engine would hand the query off."""
+        was typed, then semantic matches unless the engine would hand the query off; the decision
+        is the search's for the typed text (clarify when it would hand off but titles go on)."""
         prefix = _check_query(prefix, param="q")
         snapshot = self.snapshot()
         index = snapshot[0]
-        locale, _ = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
-                                  index.manifest["source_locale"], index.lexical)
+        locale, how = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
+                                    index.manifest["source_locale"], index.lexical)
         titles = self._titles
         if titles is None or titles.path != index.path:
             titles = self._titles = Titles(index)
@@ -295,10 +299,10 @@ class Engine:
         picked = prefix_matches(titles, locale, text, k)
         known = (locale, index.manifest["source_locale"])
         fill = fill_query(prefix, text, lambda word: any(index.lexical.known(word, loc) for loc in known))
-        if len(picked) < k and fill:
-            result = self.search(fill, lang=locale, k=k, snapshot=snapshot)
-            if result.decision != "handoff":
-                picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
+        result = self.search(fill or prefix, lang=locale, k=k, snapshot=snapshot)
+        decision: Decision = "clarify" if result.decision == "handoff" and picked else result.decision
+        if len(picked) < k and fill and result.decision != "handoff":
+            picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
         out: list[Suggestion] = []
         for aid in picked:
             served = self.serve(index, aid, locale)
@@ -308,7 +312,8 @@ class Engine:
             out.append(Suggestion(id=aid, title=record.title, url=article_url(index.manifest["config"]["base_url"], record,
                                                                              page_locale=locale),
                                   locale=record.locale, machine_translated=machine, fallback=fallback))
-        return out
+        return Suggestions(query=prefix, locale=locale, locale_from=how, decision=decision,  # type: ignore[arg-type]
+                           suggestions=out)
 
     def article(self, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool]:
         index = self.index
@@ -330,12 +335,15 @@ def normalize_query(query: str) -> str:
     return " ".join(_EDGE_PUNCTUATION.sub(" ", query).split()) or query
 
 
-def within_margin(ranked: list[tuple[str, float]], margin: float | None = None) -> list[tuple[str, float]]:
-    """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score."""
+def within_margin(ranked: list[tuple[str, float]], margin: float | None = None,
+                  keep: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+    """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score,
+    and the articles in `keep` (those with a rare term of the query: kb/search/rare.py) wherever
+    they rank."""
     if not ranked:
         return []
     floor = ranked[0][1] - (RELEVANCE_MARGIN if margin is None else margin)
-    return [(aid, score) for aid, score in ranked if score >= floor]
+    return [(aid, score) for aid, score in ranked if score >= floor or aid in keep]
 
 
 def _check_query(query: str, param: str = "q") -> str:

@@ -110,14 +110,14 @@ def test_answer_for_chatbots(engine: Engine) -> None:
 
 
 def test_suggest_prefers_title_prefix(engine: Engine) -> None:
-    titles = [s.title for s in engine.suggest("How do I pay", lang="en")]
+    titles = [s.title for s in engine.suggest("How do I pay", lang="en").suggestions]
     assert titles[0] == "How do I pay with BLIK?"
 
 
 def test_suggest_matches_word_prefixes_as_you_type(engine: Engine) -> None:
-    first = engine.suggest("canc", lang="en")[0]
+    first = engine.suggest("canc", lang="en").suggestions[0]
     assert first.id == "cancel-order" and first.locale == "en"
-    german = engine.suggest("Bestellung stor", lang="de")[0]
+    german = engine.suggest("Bestellung stor", lang="de").suggestions[0]
     assert (german.id, german.locale, german.fallback) == ("cancel-order", "de", False)
 
 
