@@ -64,9 +64,12 @@ def ranked(engine: Engine, query: str, lang: str | None) -> dict[str, Any]:
         result = engine.search(query, lang=lang, k=DEPTH)
     out: dict[str, Any] = {"ranked": [[h.id, h.score] for h in result.hits], "locale": result.locale}
     if hasattr(engine, "score_parts"):  # the two parts of the fused score, to vary their weight
-        dense, lexical = engine.score_parts(query, result.locale)
+        parts = engine.score_parts(query, result.locale)
+        dense, lexical = parts if isinstance(parts, tuple) else (parts["dense"], parts["lexical"])
         out["dense"] = {aid: round(s, 5) for aid, s in dense.items()}
         out["lexical"] = {aid: round(s, 5) for aid, s in lexical.items() if aid in dense}
+        if isinstance(parts, dict):  # dense over the articles' own text (no questions entries)
+            out["content"] = {aid: round(s, 5) for aid, s in parts["content"].items()}
     return out
 
 

@@ -127,11 +127,12 @@ def test_answer_reports_the_generation_it_used(engine: Engine) -> None:
 
 
 def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.decision as decision
     import kb.search.engine as eng
 
     # force the middle band so the clarify branch is exercised whatever the scores are
-    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)
-    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    monkeypatch.setattr(decision, "ANSWER_AT", 1.01)
+    monkeypatch.setattr(decision, "HANDOFF_BELOW", 0.0)
     monkeypatch.setattr(eng, "RELEVANCE_MARGIN", 1.0)  # and keep the runner-ups, however far behind
     out = engine.answer("order", lang="en")
     assert out.decision == "clarify" and out.answer is None

@@ -343,10 +343,10 @@ def test_a_click_on_an_answer_is_recorded(client: TestClient, store: Store) -> N
 
 
 def test_clarify_carries_the_contact_in_search_and_answer(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.search.engine as eng
+    import kb.search.decision as decision
 
-    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)  # the middle band, whatever the scores
-    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    monkeypatch.setattr(decision, "ANSWER_AT", 1.01)  # the middle band, whatever the scores
+    monkeypatch.setattr(decision, "HANDOFF_BELOW", 0.0)
     search = client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
     answer = client.post("/v1/answer", json={"question": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
     for body in (search, answer):
