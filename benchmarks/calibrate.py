@@ -14,7 +14,10 @@ copied to the next, so only the first build embeds):
 Each question's ranked articles (top 20, scores, no relevance cut) are saved to rows.json, so the
 analysis (`--reuse`) can rerun without the models.
 
-    python benchmarks/calibrate.py [--quick] [--reuse] [--skip-shared]
+    python -m benchmarks.calibrate [--quick] [--reuse] [--skip-shared]
+
+(as a module: run as a script, benchmarks/ comes first on the path and benchmarks/tokenizers.py
+hides the `tokenizers` package that sentence-transformers imports)
 """
 
 from __future__ import annotations
