@@ -422,3 +422,16 @@ def test_thresholds_follow_the_rule_on_separable_questions() -> None:
     handoff, answer, summary = choose_thresholds(rows, confs, today)
     assert 0.15 <= handoff <= 0.7 and answer >= handoff
     assert summary["worst_offtopic_handoff"] == 1.0 and summary["worst_same_answer"] == 1.0
+
+
+def test_thresholds_keep_cross_lingual_questions_from_being_handed_off() -> None:
+    from benchmarks.decision import choose_thresholds, rates
+
+    rows, confs = [], []
+    for n in range(10):  # cross-lingual questions score like off-topic ones: no threshold may hand them off
+        rows += [{"group": "offtopic", "locale": "de", "_right": False}, {"group": "same", "locale": "de", "_right": True},
+                 {"group": "xling", "locale": "de", "_right": True}]
+        confs += [0.05 + n / 100, 0.7 + n / 100, 0.05 + n / 100]
+    today = rates(rows, [0.5] * len(rows), 0.25, 0.6)  # today hands none of them off
+    picked = choose_thresholds(rows, confs, today)
+    assert picked is None or picked[2]["worst_offtopic_handoff"] <= 0.05
