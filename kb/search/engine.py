@@ -315,7 +315,6 @@ class Engine:
         return served
 
 
-# not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
 def within_margin(ranked: list[tuple[str, float]], margin: float | None = None,
                   keep: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, float]]:
     """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score,

@@ -6,6 +6,7 @@ import re
 
 from kb.search.scripts import MARKS
 
+# not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
 _EDGE_PUNCTUATION = re.compile(rf"(?:(?<=\s)|^)[^\w\s{MARKS}]+|[^\w\s{MARKS}]+(?=\s|$)")
 
 
