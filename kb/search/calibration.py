@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import KbError
-from kb.search.fusion import USE_WEIGHT, Fusion
+from kb.search.fusion import LEX_WEIGHT, USE_WEIGHT, Fusion
 from kb.search.query import normalize_query
 from kb.search.scoring import gather, weigh
 
@@ -41,7 +41,7 @@ FILE = "calibration.json"
 MIN_QUESTIONS = 60
 BOOTSTRAP = 2000
 USE_GRID = (0.0, 0.1, USE_WEIGHT, 0.5)
-LEX_GRID = (0.0, 0.05, 0.15)
+LEX_GRID = (0.0, LEX_WEIGHT, 0.1)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from kb.search.calibration import Calibration
 from kb.search.decision import ANSWER_AT, confidence_of, decide  # noqa: F401 (ANSWER_AT: kb.analytics.gaps reads it here)
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
-from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
+from kb.search.fusion import DECISION_LEX_WEIGHT, DECISION_USE_WEIGHT, LEX_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.query import normalize_query
@@ -37,7 +37,6 @@ from kb.search.suggest import Titles, fill_query, prefix_matches, typed
 MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
 # but same-language word overlap cannot push a strong cross-lingual dense hit down.
-LEX_WEIGHT = 0.05  # 0.03 before issue 16: measured in BENCHMARKS.md
 # Relevance cut: a hit is shown only within this much of the best fused score (the margin that
 # keeps the relevant article for 97 % of in-scope questions in every locale), so no tail of
 # unrelated articles follows.
@@ -79,7 +78,7 @@ class Engine:
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
         # ranking: the default weights (or those given); the decision: the weights it was fitted with
         self.fusion = Fusion.of(self.embedder, use_weight)  # None for a single model
-        self.reference = (Fusion.of(self.embedder, DECISION_USE_WEIGHT), LEX_WEIGHT)
+        self.reference = (Fusion.of(self.embedder, DECISION_USE_WEIGHT), DECISION_LEX_WEIGHT)
         self.defaults = (self.fusion, self.lex_weight)
         # the help center's own calibration (kb/search/calibration.py), read again when it changes
         self.calibration: Calibration | None = None

@@ -26,9 +26,14 @@ USE_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl",
 # The USE part's scoring weight, e5's is 1 minus it. Chosen by the rule written in BENCHMARKS.md
 # ("Fusion: the default, chosen honestly") before measuring; the numbers are there.
 USE_WEIGHT = 0.25
-# The weight the answer / clarify / handoff models were fitted with (benchmarks/calibrate.py):
-# the decision always reads scores fused with it, whatever weights order the results.
+# BM25's bonus to an article the dense side found: LEX_WEIGHT x (its BM25 / the query's best).
+# 0.03 ranks best on the shared sets (0.05, issue 16's value, lost 0.003-0.019 mrr@10 on three of
+# them: BENCHMARKS.md, "Retrieval on the final code"); exact rare terms are kept by kb/search/rare.py.
+LEX_WEIGHT = 0.03
+# The weights the answer / clarify / handoff models were fitted with (benchmarks/calibrate.py):
+# the decision always reads scores fused with them, whatever weights order the results.
 DECISION_USE_WEIGHT = 0.25
+DECISION_LEX_WEIGHT = 0.05
 
 
 def language(locale: str) -> str:

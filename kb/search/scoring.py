@@ -3,7 +3,7 @@
 Two sets of weights are applied to the same candidates: the *ranking* weights (the default, or
 the help center's own calibration: kb/search/calibration.py) order the results; the *reference*
 weights are the ones the answer / clarify / handoff models were fitted with (USE 0.25, BM25
-LEX_WEIGHT), so a calibration that reorders results cannot move the decision's scale.
+0.05: kb/search/fusion.py), so a calibration that reorders results cannot move the decision's scale.
 
 The candidates (passage rows with each model's cosine, and the BM25 scores) are gathered once
 and then weighed any number of ways: the calibration tries a grid of weights on them.

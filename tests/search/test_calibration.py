@@ -126,7 +126,7 @@ def test_the_engine_reads_the_file_and_refuses_a_bad_one(sample_index: Path, tmp
     assert "USE 0, BM25 0.15 used" in engine.ranking
     assert engine.fusion is not None and engine.fusion.weights == (0.0, 1.0) and engine.lex_weight == 0.15
     calibration.save(data, Calibration(True, 0.0, 0.15, "x", questions=100, embedder_version="another-model"))
-    assert engine.ranking.startswith("ranking weights: default") and engine.lex_weight == 0.05
+    assert engine.ranking.startswith("ranking weights: default") and engine.lex_weight == 0.03
     (data / calibration.FILE).write_text("{not json", encoding="utf-8")
     with caplog.at_level("WARNING", logger="kb.search"):
         assert engine.ranking.startswith("ranking weights: default")

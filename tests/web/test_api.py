@@ -541,7 +541,9 @@ def test_healthz(client: TestClient, built: tuple[Path, Engine]) -> None:
     assert response.status_code == 200
     assert body == {"status": "ok", "generation": built[1].index.generation, "articles": 5,
                     "embedder": get_embedder(DEFAULT).name, "reasons": [],
-                    "store_write_failures": body["store_write_failures"]}
+                    "store_write_failures": body["store_write_failures"], "ranking": built[1].ranking}
+    # no calibration.json in this data folder: the default ranks, and /healthz says so
+    assert body["ranking"].startswith("ranking weights: default (no calibration measured yet")
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
