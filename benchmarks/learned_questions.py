@@ -62,7 +62,22 @@ def evaluate(engine: Any, queries: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(statistics.fmean(r[k] for r in rows), 4) for k in KEYS}
 
 
-def build(corpus: list[dict[str, Any]], root: Path, data: Path, embedder: Any) -> tuple[Any, Any]:
+def query_vectors(embedder: Any, texts: list[str]) -> Any:
+    """One cache of query vectors for every engine here, filled in batches (the engine embeds a
+    query alone, much slower on a CPU); batched vectors equal single ones up to float rounding."""
+    from kb.search.cache import QueryVectors
+    from kb.search.engine import normalize_query
+
+    keys = list(dict.fromkeys(normalize_query(t) for t in texts))
+    cache = QueryVectors(len(keys) + 1)
+    for i in range(0, len(keys), 64):
+        part = keys[i:i + 64]
+        for key, vec in zip(part, embedder.encode_queries(part), strict=True):
+            cache.get(key, lambda _t, v=vec: v)
+    return cache
+
+
+def build(corpus: list[dict[str, Any]], root: Path, data: Path, embedder: Any, cache: Any) -> tuple[Any, Any]:
     """The corpus as a help center whose learned questions come from `root`/learned-questions.toml."""
     from kb.content.learned import attach_learned
     from kb.search.engine import Engine
@@ -74,7 +89,9 @@ def build(corpus: list[dict[str, Any]], root: Path, data: Path, embedder: Any) -
     if problems:
         raise SystemExit(f"learned questions: {problems[0]}")
     build_index(library, data, embedder)
-    return library, Engine(data)
+    engine = Engine(data)
+    engine.query_vectors = cache
+    return library, engine
 
 
 def replay(store: Any, engine: Any, history: list[dict[str, Any]], clients: int) -> dict[str, int]:
@@ -129,7 +146,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("learned", "control"):
             (work / name).mkdir()
         (work / "learned" / "kb.toml").write_text("")  # only learned-questions.toml is read from these folders
-        library, engine = build(corpus, work / "learned", work / "base", embedder)
+        cache = query_vectors(embedder, [q["query"] for q in history + test])
+        library, engine = build(corpus, work / "learned", work / "base", embedder, cache)
         out["baseline"] = evaluate(engine, test)
         for name, replayed in (("learned", history), ("control", [])):
             store = open_store(work / name, args.db or None)
@@ -138,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 out[f"{name}_rule"] = learn(store, library, work / name, embedder, T0 + dt.timedelta(days=60))
             finally:
                 store.close()
-            _, after = build(corpus, work / name, work / f"data-{name}", embedder)
+            _, after = build(corpus, work / name, work / f"data-{name}", embedder, cache)
             out[name] = evaluate(after, test)
         out["seconds"] = round(time.perf_counter() - started, 1)
     out["gain_mrr@10"] = round(out["learned"]["mrr@10"] - out["baseline"]["mrr@10"], 4)
