@@ -43,10 +43,11 @@ def _embedder_name(data: Path, given: str | None) -> str:
 def _suggestions(content: Path, data: Path, embedder: str | None, since: str) -> tuple[list[Suggestion], list[Suggestion]]:
     """(the suggestions, those the automatic rule accepts)."""
     import datetime as dt
+    import os
 
     from kb.analytics.questions import auto, suggest
     from kb.analytics.retention import parse_duration
-    from kb.analytics.store import open_store
+    from kb.analytics.store import DB_ENV, DB_FILE, open_store
     from kb.content.learned import load_learned
     from kb.content.library import Library
     from kb.search.embedders import get_embedder
@@ -58,6 +59,8 @@ def _suggestions(content: Path, data: Path, embedder: str | None, since: str) ->
     library = Library.load(content)
     settings = library.config.questions
     decided = load_learned(content)
+    if not os.environ.get(DB_ENV) and not (data / DB_FILE).is_file():
+        return [], []  # no query log yet (none is created here)
     store = open_store(data)
     try:
         resolved = store.resolved_searches(dt.timedelta(seconds=settings.window_seconds),
