@@ -39,7 +39,7 @@ from kb.content.learned import LearnedQuestion, Status, load_learned, normalize_
 from kb.content.library import Library
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> L2-normalised rows (an embedder's encode_queries)
-_PLACEHOLDER = re.compile(r"<[a-z]+>")
+_PLACEHOLDER = re.compile(r"<(?:secret|email|iban|order|card|number|id|dob|address|name|phone)>")  # kb.analytics.scrub's
 _WORD = re.compile(r"\w", re.UNICODE)
 MAX_CHARS = 200
 
