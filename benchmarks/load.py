@@ -201,10 +201,12 @@ NO_RATE_LIMIT = {"KB_RATE_LIMIT": "off"}
 
 class KbServer:
     """`kb serve --data DIR --port P` as a subprocess on 127.0.0.1 (rate limit off, query cache off,
-    plus `env`); always stopped on exit."""
+    plus `env`); always stopped on exit. With `workers` > 1, `--workers N`, and ready once every
+    worker has started."""
 
-    def __init__(self, data_dir: Path, startup_timeout: float = 300.0, env: dict[str, str] | None = None) -> None:
-        self.data_dir, self.startup_timeout = data_dir, startup_timeout
+    def __init__(self, data_dir: Path, startup_timeout: float = 300.0, env: dict[str, str] | None = None,
+                 workers: int = 1) -> None:
+        self.data_dir, self.startup_timeout, self.workers = data_dir, startup_timeout, workers
         self.env = {**os.environ, **NO_QUERY_CACHE, **NO_RATE_LIMIT, **(env or {})}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -217,22 +219,29 @@ class KbServer:
 
     def __enter__(self) -> KbServer:
         self._log = tempfile.TemporaryFile()
+        started = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "kb"), "serve", "--data", str(self.data_dir), "--port", str(self.port),
-             "--host", "127.0.0.1", "--site", str(self.data_dir / "no-site")],
+             "--host", "127.0.0.1", "--site", str(self.data_dir / "no-site"), "--workers", str(self.workers)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         try:
             self.startup_seconds = wait_http(f"{self.url}/healthz", self.startup_timeout, self.proc)
+            while self.workers > 1 and self.output(None).count("Application startup complete") < self.workers:
+                if self.proc.poll() is not None or time.perf_counter() - started > self.startup_timeout:
+                    raise RuntimeError(f"kb serve --workers {self.workers} did not start: {self.output()}")
+                time.sleep(0.2)
+            self.startup_seconds = time.perf_counter() - started
         except BaseException:
             self.__exit__()
             raise
         return self
 
-    def output(self) -> str:
+    def output(self, tail: int | None = 2000) -> str:
         if self._log is None:
             return ""
         self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-2000:]
+        text = self._log.read().decode("utf-8", "replace")
+        return text[-tail:] if tail else text
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:

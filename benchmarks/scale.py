@@ -46,7 +46,9 @@ from kb.search.index import build_index, current_generation, delta
 from kb.search.passages import passages
 from kb.search.update import update_index
 
-BUDGET_S = 20 * 60
+# The embedding time a full build may take with the real ensemble before a faster stand-in is used.
+# KB_SCALE_BUDGET_S raises it (issue 14 asks for one real 1,000 x 7 build: about an hour here).
+BUDGET_S = float(os.environ.get("KB_SCALE_BUDGET_S") or 20 * 60)
 QUICK_BUDGET_S = 90
 
 
@@ -71,15 +73,17 @@ def timed_build(library: Library, data: Path, embedder: Any, label: str) -> dict
     timer = phase_timer()
 
     with PeakRss(os.getpid()) as rss, timer.active():
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), os.times()
         report = build_index(library, data, timed)
-        total = time.perf_counter() - started
+        total, cpu1 = time.perf_counter() - started, os.times()
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     phases = {"embedding" + (" (stand-in vectors)" if isinstance(embedder, StandInEmbedder) else ""): timed.seconds,
               **timer.seconds}
     # old generations are deleted while the build runs: their time overlaps the others
     phases["other (passage keys, FAISS/npy write, manifest)"] = max(0.0, total - sum(
         v for k, v in phases.items() if "background" not in k))
-    return {"embedder_label": label, "seconds": round(total, 2), "articles": report.articles,
+    return {"embedder_label": label, "seconds": round(total, 2), "cpu_seconds": round(cpu_s, 1),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()], "articles": report.articles,
             "articles_per_s": round(report.articles / total, 1) if total else None,
             "embedded": report.embedded, "reused": report.reused, "passages": report.passages,
             "index_type": report.index_type, "embedded_passages": timed.passages,
@@ -240,7 +244,10 @@ def run_one(work: Path, n: int, quick: bool, queries: list[str]) -> dict[str, An
     out["build"] = build
     embed_phase = next(v for k, v in build["phases"].items() if k.startswith("embedding"))
     non_embed = build["seconds"] - embed_phase
+    real_rate = (build["embedded_passages"] / embed_phase
+                 if embed_phase and not isinstance(model, StandInEmbedder) else None)
     out["projected"] = {"embed_s": embed_s, "non_embedding_s": round(non_embed, 1),
+                        "build_embed_passages_per_s": round(real_rate, 2) if real_rate else None,
                         "ensemble_total_s": round(non_embed + embed_s["ensemble"], 1),
                         "use_total_s": round(non_embed + embed_s["use-multilingual"], 1)}
     gen = current_generation(data)

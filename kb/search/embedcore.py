@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from kb.errors import KbError
+
 
 def _normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
@@ -30,18 +32,38 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+QUERY_THREADS_ENV = "KB_QUERY_THREADS"
+
+
+def query_cores() -> int:
+    """The threads a query embedded alone may use: KB_QUERY_THREADS, else every core. Several
+    processes on the same cores (`kb serve --workers N` sets it to cores ÷ N) must not each take
+    every core: two workers each running a query on 2 threads put 4 busy threads on 2 cores."""
+    raw = os.environ.get(QUERY_THREADS_ENV, "").strip()
+    if not raw:
+        return _cores()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise KbError(f"{QUERY_THREADS_ENV}={raw!r}: give a whole number of threads, 1 or more")
+    return value
+
+
 class OpenMpThreads:
     """The OpenMP team size of the calling thread, set through the libgomp a C library loaded.
 
-    OMP_NUM_THREADS stays 1 for the process (above); this gives one call more: all cores to a query
-    embedded while no other is (a lone shopper's search), one core each when queries overlap, so
-    concurrent searches never fight over cores (2 threads per query stalled under load).
+    OMP_NUM_THREADS stays 1 for the process (above); this gives one call more: all cores (or
+    `query_cores()`) to a query embedded while no other is in this process (a lone shopper's
+    search), one core each when queries overlap, so concurrent searches never fight over cores
+    (2 threads per query stalled under load).
     `owner`: the package whose libgomp to use (wheels bundle their own, and faiss has another one);
     else the first libgomp loaded. A no-op when there is none."""
 
     def __init__(self, owner: str = "") -> None:
         self._set = None
-        self.cores = _cores()
+        self.cores, self.query_cores = _cores(), query_cores()
         self._active = 0
         self._lock = threading.Lock()
         self.library = path = self._loaded(owner)
@@ -63,13 +85,13 @@ class OpenMpThreads:
 
     @contextmanager
     def shared(self) -> Iterator[None]:
-        """All cores if this is the only call in flight, else one."""
+        """`query_cores` threads if this is the only call in flight in this process, else one."""
         with self._lock:
             self._active += 1
             alone = self._active == 1
         try:
             if self._set is not None:
-                self._set(self.cores if alone else 1)
+                self._set(self.query_cores if alone else 1)
             yield
         finally:
             with self._lock:

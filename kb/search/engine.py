@@ -7,6 +7,7 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -18,19 +19,22 @@ import numpy as np
 from kb.content.locales import fallback_chain
 from kb.content.text import VISIBLE_MESSAGE, plain, visible
 from kb.errors import KbError, ParamError
+from kb.search import calibration
 from kb.search.cache import QueryVectors, query_cache_size
+from kb.search.calibration import Calibration
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
+from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
 from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
+from kb.search.scoring import Scores, gather, score_articles, weigh
+from kb.search.scripts import MARKS
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
 
 MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from here
-DENSE_CANDIDATES = 100
-LEX_CANDIDATES = 50
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
 # but same-language word overlap cannot push a strong cross-lingual dense hit down.
 LEX_WEIGHT = 0.05  # 0.03 before issue 16: measured in BENCHMARKS.md
@@ -51,6 +55,7 @@ RELEVANCE_MARGIN = 0.089
 
 
 MODES = ("hybrid", "dense", "lexical")
+logger = logging.getLogger("kb.search")
 
 
 class Translator(Protocol):
@@ -68,7 +73,8 @@ class Engine:
     that fails its checks is refused and the loaded one keeps serving: kb/search/live.py)."""
 
     def __init__(self, data_dir: Path | str = ".kb", translator: Translator | None = None,
-                 reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT) -> None:
+                 reload_interval: float = 1.0, mode: str = "hybrid", lex_weight: float = LEX_WEIGHT,
+                 use_weight: float | None = None, calibrated: bool = True) -> None:
         if mode not in MODES:
             raise KbError(f"mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
@@ -81,6 +87,14 @@ class Engine:
         if self.embedder.version != manifest["embedder_version"]:
             raise KbError(f"the index was built with {manifest['embedder_version']}, "
                           f"this machine has {self.embedder.version}: run 'kb index' to reindex")
+        # ranking: the default weights (or those given); the decision: the weights it was fitted with
+        self.fusion = Fusion.of(self.embedder, use_weight)  # None for a single model
+        self.reference = (Fusion.of(self.embedder, DECISION_USE_WEIGHT), LEX_WEIGHT)
+        self.defaults = (self.fusion, self.lex_weight)
+        # the help center's own calibration (kb/search/calibration.py), read again when it changes
+        self.calibration: Calibration | None = None
+        self.calibrated = calibrated and use_weight is None and lex_weight == LEX_WEIGHT
+        self._calibration_seen: tuple[float, int | None] = (-1.0, -1)
         self.query_vectors = QueryVectors(query_cache_size())
         self._titles: Titles | None = None  # for suggestions, built on first use per generation
 
@@ -117,7 +131,42 @@ class Engine:
     def snapshot(self) -> tuple[Index, Vectors]:
         """The live generation and its vectors, taken together: use one snapshot per request."""
         index = self.live.get()
+        if self.calibrated:
+            self._read_calibration()
         return index, index.vectors
+
+    @property
+    def ranking(self) -> str:
+        """One line: the ranking weights served and why (the calibration's evidence)."""
+        if self.calibrated:
+            self._read_calibration()
+        if self.calibration is not None:
+            return self.calibration.summary()
+        return "ranking weights: default (" + ("no calibration measured yet: kb index measures it)"
+                                                if self.calibrated else "fixed for this engine)")
+
+    def _read_calibration(self) -> None:
+        checked, seen = self._calibration_seen
+        now = time.monotonic()
+        if now - checked < self.live.reload_interval:
+            return
+        try:
+            mtime: int | None = (self.data_dir / calibration.FILE).stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        self._calibration_seen = (now, mtime)
+        if mtime == seen:
+            return
+        try:
+            cal = calibration.load(self.data_dir, self.embedder.version)
+        except KbError as exc:
+            logger.warning("%s", exc)
+            cal = None
+        self.calibration = cal
+        if cal is not None and cal.adopted:
+            self.fusion, self.lex_weight = Fusion.of(self.embedder, cal.use_weight), cal.lex_weight
+        else:
+            self.fusion, self.lex_weight = self.defaults
 
     def search(self, query: str, *, lang: str | None = None, accept_language: str | None = None,
                k: int = 10, category: str | None = None,
@@ -137,14 +186,17 @@ class Engine:
                                     index.manifest["source_locale"], index.lexical)
         qvec = (self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
                 if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
-        scores, best_row = self._article_scores(index, text, qvec, locale)
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        scores = self._scores(index, text, qvec, locale)
+        ranked = sorted(scores.ranking.items(), key=lambda kv: -kv[1])
+        reference = sorted(scores.reference.values(), reverse=True)[:15]
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
+            reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
         shown = within_margin(ranked) if cut else ranked
-        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, best_row[aid]) for aid, score in shown[:k]]
-        confidence = confidence_of([s for _, s in ranked[:15]])
-        decision = decide(confidence, [s for _, s in ranked[:15]])
+        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
+                for aid, score in shown[:k]]
+        confidence = confidence_of(reference)
+        decision = decide(confidence, reference)
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
                             decision=decision, confidence=confidence, count=len(shown), hits=hits,
                             support=support_for(config, locale) if decision != "answer" else None,
@@ -156,42 +208,14 @@ class Engine:
         index, _ = self.snapshot()
         text = normalize_query(_check_query(query))
         locale = choose_locale(text, lang, None, index.manifest["locales"], index.manifest["source_locale"])[0]
-        parts: dict[str, dict[str, float]] = {}
         qvec = self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
-        self._article_scores(index, text, qvec, locale, parts)
-        return parts["dense"], parts["lexical"]
+        c = gather(index, text, qvec, locale, mode="hybrid", fusions=[self.reference[0]])
+        return weigh(c, self.reference[0], 0.0, "dense")[0], c.lexical
 
-    def _article_scores(self, index: Index, query: str, qvec: np.ndarray, locale: str,
-                        parts: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, float], dict[str, int]]:
-        dense: dict[str, float] = {}
-        best_row: dict[str, int] = {}
-        dense_hits = index.dense_search(qvec, DENSE_CANDIDATES) if self.mode != "lexical" else []
-        for row, score in dense_hits:
-            aid = index.passages[row].article_id
-            if score > dense.get(aid, -1.0):
-                dense[aid] = score
-                best_row[aid] = row
-        if self.mode == "dense":
-            return dense, best_row
-        lexical: dict[str, float] = {}
-        for loc in dict.fromkeys((locale, index.manifest["source_locale"])):
-            for row, score in index.lexical.search(query, loc, LEX_CANDIDATES):
-                aid = index.passages[row].article_id
-                if score > lexical.get(aid, 0.0):
-                    lexical[aid] = score
-                    if self.mode == "lexical":
-                        best_row[aid] = row
-        top_lex = max(lexical.values(), default=0.0)
-        if self.mode == "lexical":
-            return {aid: s / top_lex for aid, s in lexical.items()}, best_row
-        if parts is not None:
-            parts.update(dense=dict(dense), lexical={aid: s / top_lex for aid, s in lexical.items()})
-        fused = dict(dense)
-        for aid, score in lexical.items():
-            if aid not in fused:
-                continue  # BM25 alone never introduces an article the dense side did not see
-            fused[aid] += self.lex_weight * score / top_lex
-        return fused, best_row
+    def _scores(self, index: Index, text: str, qvec: np.ndarray, locale: str,
+                exclude: frozenset[int] = frozenset()) -> Scores:
+        return score_articles(index, text, qvec, locale, mode=self.mode, ranking=(self.fusion, self.lex_weight),
+                              reference=self.reference, exclude=exclude)
 
     @staticmethod
     def _category(index: Index, aid: str) -> str:
@@ -295,7 +319,8 @@ class Engine:
         return served
 
 
-_EDGE_PUNCTUATION = re.compile(r"(?:(?<=\s)|^)[^\w\s]+|[^\w\s]+(?=\s|$)")
+# not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
+_EDGE_PUNCTUATION = re.compile(rf"(?:(?<=\s)|^)[^\w\s{MARKS}]+|[^\w\s{MARKS}]+(?=\s|$)")
 
 
 def normalize_query(query: str) -> str:

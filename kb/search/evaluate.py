@@ -22,6 +22,7 @@ from kb.content.config import Category, Config
 from kb.content.library import Library
 from kb.content.locales import UnknownLocale, normalize_locale
 from kb.errors import KbError
+from kb.search import calibration
 from kb.search.embedders import get_embedder
 from kb.search.engine import Engine
 from kb.search.index import build_index
@@ -115,6 +116,7 @@ def evaluate(dataset: Path, data_dir: Path, embedder: str, *, mode: str = "hybri
     query_locales = {normalize_locale(q["locale"]) for q in queries}
     library = corpus_library(corpus, query_locales, dataset.name)
     build_index(library, data_dir, get_embedder(embedder))
+    ranking = calibration.run(data_dir).summary()  # as kb index does: the set's own questions, if any
     engine = Engine(data_dir, mode=mode)
     per_locale: dict[str, list[dict[str, float]]] = defaultdict(list)
     rows: list[dict[str, float]] = []
@@ -138,6 +140,7 @@ def evaluate(dataset: Path, data_dir: Path, embedder: str, *, mode: str = "hybri
         "sample": {"per_locale": sample, "seed": seed} if sample is not None else None,
         "all": _mean(rows),
         "by_locale": {loc: _mean(r) for loc, r in sorted(per_locale.items())},
+        "ranking": ranking,
         "latency_ms": {"p50": round(_pct(latencies, 50), 2), "p95": round(_pct(latencies, 95), 2)},
     }
 
@@ -157,6 +160,8 @@ def format_table(report: dict[str, Any]) -> str:
              f"{'locale':10}" + "".join(f"{k:>11}" for k in KEYS)]
     for name, row in [("all", report["all"]), *report["by_locale"].items()]:
         lines.append(f"{name:10}" + "".join(f"{row[k]:>11.4f}" for k in KEYS))
+    if report.get("ranking"):
+        lines.append(report["ranking"])
     lat = report["latency_ms"]
     lines.append(f"latency in the engine: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Per-locale BM25 (bm25s) with Snowball stemming (PyStemmer) where a stemmer exists."""
+"""Per-locale BM25 (bm25s) with Snowball stemming (PyStemmer) where a stemmer exists; words and
+the bigrams of scripts without spaces come from kb/search/scripts.py."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import hashlib
 import json
 import math
 import os
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,13 +16,14 @@ import bm25s
 import bm25s.stopwords as sw
 import numpy as np
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+from kb.search import scripts
 
 _STEMMERS = {
     "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "pl": "polish",
     "tr": "turkish", "nl": "dutch", "pt": "portuguese", "sv": "swedish", "da": "danish", "no": "norwegian",
     "nb": "norwegian", "fi": "finnish", "ru": "russian", "ro": "romanian", "hu": "hungarian", "cs": "czech",
     "el": "greek", "ar": "arabic", "ca": "catalan", "lt": "lithuanian", "id": "indonesian", "ga": "irish",
+    "hi": "hindi",
 }
 _STOPWORDS = {
     "en": sw.STOPWORDS_EN, "de": sw.STOPWORDS_GERMAN, "fr": sw.STOPWORDS_FRENCH, "es": sw.STOPWORDS_SPANISH,
@@ -63,18 +63,18 @@ def stopwords(locale: str) -> frozenset[str]:
 
 
 def words(text: str, locale: str) -> list[str]:
-    """Lowercase (Turkish-aware) and split into words; stop words of the locale's language dropped."""
+    """Normalize (kb/search/scripts.py) and split into words; stop words of the locale's language
+    dropped. A run in a script without spaces stays one word here."""
     lang = locale.split("-")[0]
-    text = unicodedata.normalize("NFKC", text)
-    if lang in ("tr", "az"):
-        text = text.replace("I", "ı").replace("İ", "i")
-    return [w for w in _TOKEN.findall(text.lower()) if w not in _stopset(lang)]
+    return [w for w in scripts.WORD.findall(scripts.normalize(text, lang)) if w not in _stopset(lang)]
 
 
 def tokenize(text: str, locale: str) -> list[str]:
-    """Lowercase (Turkish-aware), split into words, drop stopwords, stem."""
+    """Normalize, split into words, drop stopwords, stem; runs without spaces in bigrams."""
     lang = locale.split("-")[0]
     words_ = words(text, locale)
+    if any(scripts.unspaced(w) for w in words_):
+        words_ = [g for w in words_ for g in scripts.grams(w)]
     stemmer = _stemmer(lang)
     return stemmer.stemWords(words_) if stemmer is not None else words_
 
@@ -84,7 +84,7 @@ def lexical_version() -> str:
     import Stemmer
 
     stemmer = getattr(Stemmer, "version", "")
-    parts = [Path(__file__).read_bytes(), bm25s.__version__.encode(), str(stemmer() if callable(stemmer) else stemmer).encode()]
+    parts = [Path(__file__).read_bytes(), Path(scripts.__file__).read_bytes(), bm25s.__version__.encode(), str(stemmer() if callable(stemmer) else stemmer).encode()]
     return hashlib.sha256(b"\x1e".join(parts)).hexdigest()[:16]
 
 
@@ -274,11 +274,14 @@ class Lexical:
             save_model(directory, locale, model, rows, self._tokens[locale])
 
     @staticmethod
-    def load_models(directory: Path, pattern: str = "bm25-*") -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
-        """The models saved in `directory` (those whose folder matches `pattern`), by locale, with their passage rows."""
+    def load_models(directory: Path, pattern: str = "bm25-*",
+                    mmap: bool = False) -> dict[str, tuple[bm25s.BM25, np.ndarray]]:
+        """The models saved in `directory` (those whose folder matches `pattern`), by locale, with their
+        passage rows; with `mmap`, their score matrices memory-mapped (shared between processes, the
+        same scores)."""
         models = {}
         for sub in sorted(directory.glob(pattern)):
-            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=False)
+            model = bm25s.BM25.load(str(sub), show_progress=False, mmap=mmap)
             models[sub.name[len("bm25-"):]] = (model, np.load(sub / "rows.npy"))
         return models
 

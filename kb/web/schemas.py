@@ -176,6 +176,9 @@ class Health(BaseModel):
         "Why it is degraded: the newest index generation was refused (the one named in `generation` keeps "
         "serving), the analytics store's last write failed, or the last retention prune failed."))
     store_write_failures: int = Field(0, description="Writes to the analytics store that failed since start-up.")
+    ranking: str = Field("", description=(
+        "The ranking weights served and why: the default, or the help center's own calibration measured by "
+        "`kb index` on its articles' questions, with its evidence (docs/search.md)."))
 
 
 # -- admin: the review queue ----------------------------------------------------------------------

@@ -214,10 +214,10 @@ def quiet_access_log() -> None:
 
 def server_config(app: Any, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
                   limits: Limits | None = None, log_level: str = "info") -> uvicorn.Config:
-    """The uvicorn configuration `kb serve` runs: one worker, the limits above, proxy headers off
-    (kb.web.proxies handles them), websockets off."""
+    """The uvicorn configuration `kb serve` runs (one process, or each worker of --workers N):
+    the limits above, proxy headers off (kb.web.proxies handles them), websockets off."""
     limits = limits or Limits.from_env()
-    config = uvicorn.Config(app, host=host, port=port, workers=1, access_log=access_log, log_level=log_level,
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level=log_level,
                             http=protocol(limits), ws="none", proxy_headers=False, forwarded_allow_ips=[],
                             timeout_keep_alive=5, h11_max_incomplete_event_size=limits.max_header_bytes)
     quiet_access_log()  # after uvicorn.Config, which configures logging

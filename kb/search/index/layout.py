@@ -3,7 +3,10 @@ generation in, and deleting the ones no longer needed.
 
 A build fills `.tmp-gen-<...>/`, flushes it, renames it to `gen-<time>-<pid>-<ms>/` and then
 replaces CURRENT (the name of the live generation) atomically, so a crash or a concurrent
-reader never sees a half-written index.
+reader never sees a half-written index. Readers look at CURRENT only, never at the folders, so
+on a file system several machines share (NFS), a generation becomes visible to their replicas
+with CURRENT, after every file of it was flushed and closed (close-to-open consistency); copies
+to replicas' own disks keep the same order (deploy/publish-generation: CURRENT last).
 """
 
 from __future__ import annotations
@@ -83,11 +86,13 @@ def swap_in(data_dir: Path, generation: str, write: Callable[[Path], T]) -> T:
         result = write(tmp_dir)
         fsync_dir(tmp_dir)
         os.rename(tmp_dir, gen_dir)
+        _fsync_folder(index_dir(data_dir))  # the rename is on disk before CURRENT names the folder
         pointer_tmp = index_dir(data_dir) / f".CURRENT.{os.getpid()}"
         pointer_tmp.write_text(generation + "\n")
         with open(pointer_tmp) as fh:
             os.fsync(fh.fileno())
         os.replace(pointer_tmp, index_dir(data_dir) / "CURRENT")
+        _fsync_folder(index_dir(data_dir))
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -96,12 +101,29 @@ def swap_in(data_dir: Path, generation: str, write: Callable[[Path], T]) -> T:
 
 
 def fsync_dir(path: Path) -> None:
-    """Flush every file written for the new generation; one hard-linked from the previous
-    generation (more than one link) was flushed when that was written."""
+    """Flush every file written for the new generation (one hard-linked from the previous
+    generation, with more than one link, was flushed when that was written) and every folder
+    of it (their entries: the files' names)."""
     for child in path.rglob("*"):
         if child.is_file() and child.stat().st_nlink == 1:
             with open(child, "rb") as fh:
                 os.fsync(fh.fileno())
+        elif child.is_dir():
+            _fsync_folder(child)
+    _fsync_folder(path)
+
+
+def _fsync_folder(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # a platform or file system without directory handles
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; their renames are durable on their own
+    finally:
+        os.close(fd)
 
 
 def collect_garbage(data_dir: Path, keep: str, count: int = KEEP_GENERATIONS) -> None:

@@ -6,6 +6,13 @@ Nothing is served unchecked: every file's size and hash against the manifest (in
 each file hashed once per process), then the counts of what was loaded (checks.py). A
 generation that fails is refused with one line naming it, the file and what is wrong
 (IndexDamaged); one written before hashes existed is checked by its counts only, said once.
+
+Once checked, the big read-only parts are memory-mapped, not copied into the process: the
+vectors (numpy), the FAISS index (`IO_FLAG_MMAP_IFC` for the exact index, `IO_FLAG_MMAP` for
+IVF's inverted lists) and the BM25 score matrices, so the workers of `kb serve --workers N` share
+one copy in the page cache. Searches give the same hits and scores either way
+(tests/search/test_memory.py). KB_INDEX_MMAP=0 reads FAISS and BM25 into memory instead (for a
+file system where a mapped file may vanish under a reader: see docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import marshal
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +73,8 @@ class Index:
     """A loaded, immutable generation of the index. With a delta, rows past the base's
     (`dense.ntotal`) are the delta's, searched exactly, and the base's `dead` rows never match.
     `manifest` is manifest.json as read; over a delta, its "articles" are the base's and the
-    delta's together."""
+    delta's together. `passages` are as served: without their `embed_text` ("", what was
+    embedded; only builds need it and they read passages.jsonl), which halves their memory."""
 
     path: Path
     manifest: dict[str, Any]
@@ -115,6 +124,12 @@ logger = logging.getLogger("kb.search")
 REQUIRED = ("embedder", "embedder_version", "dim", "passages", "articles", "locales", "source_locale", "config")
 
 
+def live_manifest(data_dir: Path) -> dict[str, Any]:
+    """manifest.json of the live generation, read and checked as `load_index` reads it (CURRENT,
+    the format, the manifest's own checksum), without loading the generation."""
+    return read_manifest(live_generation(Path(data_dir)))[0]
+
+
 def load_index(data_dir: Path, embedder_name: str | None = None, reuse: Index | None = None,
                generation: Path | None = None) -> Index:
     """The live generation (or `generation`), checked. With `reuse` (the index loaded before), a
@@ -159,7 +174,7 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
               verified: bool) -> tuple[Index | None, list[Damage]]:
     dim = int(manifest["dim"])
     if "delta" not in manifest:
-        base = _load_base(gen, gen.name, manifest["articles"])
+        base = _load_base(gen, gen.name, manifest["articles"], manifest.get("index_type", ""))
         problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
                                counts, int(manifest["passages"]), dim)
         if problems:
@@ -173,14 +188,14 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
     else:
         with _reading(gen.name, SPANS):
             spans = marshal.loads((gen / SPANS).read_bytes())
-        base = _load_base(gen, info["base"], spans)
+        base = _load_base(gen, info["base"], spans, manifest.get("index_type", ""))
         problems = checks.base(base.passages, base.records, base.spans, base.dense, base.lexical, base.vectors,
                                base_counts, int(info["base_passages"]), dim)
         if problems:
             return None, problems
     with _reading(gen.name, "delta/"):
         extra, dead, passage_lines, record_lines = delta.load(gen)
-        delta_models = Lexical.load_models(gen / "delta")
+        delta_models = Lexical.load_models(gen / "delta", mmap=mapping())
     spans, records = dict(base.spans), dict(base.records)
     for key in info["removed"]:
         spans.pop(key, None)
@@ -188,7 +203,7 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
         records.pop((aid, locale), None)
     spans.update(manifest["articles"])
     with _reading(gen.name, f"delta/{PASSAGES}"):
-        items = base.passages + [Passage(**json.loads(line)) for line in passage_lines]
+        items = base.passages + read_passages(passage_lines)
     with _reading(gen.name, f"delta/{ARTICLES}"):
         records.update({(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in record_lines)})
     base_rows = len(base.passages)
@@ -204,21 +219,66 @@ def _assemble(gen: Path, manifest: dict[str, Any], counts: dict[str, Any], reuse
                  verified=verified), []
 
 
-def _load_base(gen: Path, name: str, spans: dict[str, Span]) -> Base:
+def read_passages(lines: Iterable[str]) -> list[Passage]:
+    """Passages for serving, lean: no `embed_text`, and the strings that repeat from passage to
+    passage (article id, locale, kind, anchor, heading) held once (a third of the memory of
+    `Passage(**json.loads(line))`: 43 instead of 122 MB for 70,000 passages)."""
+    memo: dict[str, str] = {}
+    once = memo.setdefault
+    items = []
+    for line in lines:
+        d = json.loads(line)
+        items.append(Passage(once(d["article_id"], d["article_id"]), once(d["locale"], d["locale"]),
+                             once(d["kind"], d["kind"]), once(d["anchor"], d["anchor"]),
+                             once(d["heading"], d["heading"]), d["text"], ""))
+    return items
+
+
+def mapping() -> bool:
+    """Map the FAISS index and the BM25 matrices (the default), or copy them (KB_INDEX_MMAP=0)."""
+    return os.environ.get("KB_INDEX_MMAP", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def mmap_flags(index_type: str) -> int:
+    """The FAISS read flags that map `dense.faiss` instead of copying it (0: copy)."""
+    if not mapping():
+        return 0
+    if index_type == "flat":
+        return faiss.IO_FLAG_MMAP_IFC
+    return faiss.IO_FLAG_MMAP if index_type.startswith("ivf") else 0
+
+
+def read_dense(path: Path, index_type: str) -> Any:
+    """`dense.faiss` memory-mapped where FAISS can (see mmap_flags), else read into memory."""
+    flags = mmap_flags(index_type)
+    if flags:
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError:
+            pass  # a file FAISS cannot map: read it the ordinary way
+        else:
+            if flags == faiss.IO_FLAG_MMAP:
+                # mapped IVF lists: no prefetch threads (FAISS starts up to 32 for each search)
+                faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
+            return index
+    return faiss.read_index(str(path))
+
+
+def _load_base(gen: Path, name: str, spans: dict[str, Span], index_type: str) -> Base:
     """The full generation in `gen` (a delta's folder holds its base's files under the same names)."""
     g = gen.name
     with _reading(g, PASSAGES), open(gen / PASSAGES, encoding="utf-8") as fh:
-        items = [Passage(**json.loads(line)) for line in fh]
+        items = read_passages(fh)
     with _reading(g, ARTICLES), open(gen / ARTICLES, encoding="utf-8") as fh:
         records = {(r.id, r.locale): r for r in (ArticleRecord(**json.loads(line)) for line in fh)}
     with _reading(g, "dense.faiss"):
-        dense = faiss.read_index(str(gen / "dense.faiss"))
+        dense = read_dense(gen / "dense.faiss", index_type)
     if hasattr(dense, "nprobe"):
         dense.nprobe = 16
     lexical = {}
     for sub in sorted(gen.glob("bm25-*")):
         with _reading(g, sub.name):
-            lexical.update(Lexical.load_models(gen, sub.name))
+            lexical.update(Lexical.load_models(gen, sub.name, mmap=mapping()))
     with _reading(g, "vectors.npy"):
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
     return Base(name=name, passages=items, records=records, spans=spans, dense=dense, lexical=lexical, vectors=vectors)

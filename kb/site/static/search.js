@@ -40,7 +40,7 @@
   /* Text with the query's words in <mark>, built from text nodes (never from HTML). */
   function highlighted(text) {
     var frag = document.createDocumentFragment();
-    var words = q.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 1; });
+    var words = KB.queryWords(q);
     var lower = text.toLowerCase(), pos = 0;
     while (pos < text.length) {
       var best = -1, len = 0;
@@ -49,6 +49,9 @@
         if (i !== -1 && (best === -1 || i < best)) { best = i; len = w.length; }
       });
       if (best === -1) break;
+      /* never part a letter from its combining marks (Thai, Devanagari, Arabic) */
+      while (best > pos && /\p{M}/u.test(text.charAt(best))) { best--; len++; }
+      while (best + len < text.length && /\p{M}/u.test(text.charAt(best + len))) len++;
       frag.appendChild(document.createTextNode(text.slice(pos, best)));
       var mark = document.createElement("mark");
       mark.textContent = text.slice(best, best + len);
@@ -59,13 +62,25 @@
     return frag;
   }
 
+  /* A place to cut `text` at or before `i` that parts no letter from its marks nor a surrogate pair. */
+  function cutAt(text, i) {
+    while (i > 0 && i < text.length && /[\p{M}\udc00-\udfff]/u.test(text.charAt(i))) i--;
+    return i;
+  }
+
   function excerpt(article) {
     var text = article.text, lower = text.toLowerCase();
-    var first = q.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 1; })
+    var first = KB.queryWords(q)
       .map(function (w) { return lower.indexOf(w); }).filter(function (i) { return i >= 0; }).sort(function (a, b) { return a - b; })[0];
-    if (first === undefined || first < 120) return text.slice(0, 220) + (text.length > 220 ? "…" : "");
-    var start = text.lastIndexOf(" ", first - 60) + 1;
-    return "…" + text.slice(start, start + 220) + (start + 220 < text.length ? "…" : "");
+    if (first === undefined || first < 120) {
+      var head = cutAt(text, Math.min(220, text.length));
+      return text.slice(0, head) + (head < text.length ? "…" : "");
+    }
+    var space = text.lastIndexOf(" ", first - 60);
+    /* text without spaces (Chinese, Thai): start 60 characters before the word */
+    var start = space >= 0 && first - space <= 120 ? space + 1 : cutAt(text, first - 60);
+    var end = cutAt(text, Math.min(start + 220, text.length));
+    return "…" + text.slice(start, end) + (end < text.length ? "…" : "");
   }
 
   /* The API's snippet_html is escaped text with <mark>: keep only text and <mark>, to be sure. */

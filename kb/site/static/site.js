@@ -104,8 +104,49 @@
     return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/ı/g, "i").replace(/ß/g, "ss");
   }
 
+  /* Words: letters, digits and their combining marks (a Hindi or Thai word keeps its vowel signs).
+     Scripts without spaces (Thai, Lao, Myanmar, Khmer, kana, Han) in overlapping character bigrams,
+     as the search's BM25 does (kb/search/scripts.py). */
+  var UNSPACED = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/u;
+  var STRETCH = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+/gu;
+  function unspaced(word) { return UNSPACED.test(word); }
+  function grams(word) {
+    if (!unspaced(word)) return [word];
+    var out = [];
+    (word.match(STRETCH) || []).forEach(function (piece) {
+      var chars = Array.from(piece);
+      if (!unspaced(piece) || chars.length === 1) { out.push(piece); return; }
+      for (var i = 0; i + 1 < chars.length; i++) out.push(chars[i] + chars[i + 1]);
+    });
+    return out;
+  }
+
   function tokens(text) {
-    return norm(text).split(/[^\p{L}\p{N}]+/u).filter(function (t) { return t.length > 1; });
+    var out = [];
+    norm(text).split(/[^\p{L}\p{M}\p{N}]+/u).forEach(function (w) {
+      if (unspaced(w)) out.push.apply(out, grams(w));
+      else if (w.length > 1) out.push(w);
+    });
+    return out;
+  }
+
+  /* The query's words to mark in a text: a run without spaces cut into words by the browser's word
+     segmenter (Intl.Segmenter) where it has one, else into bigrams (Han, kana) or kept whole. */
+  function queryWords(query) {
+    var out = [];
+    var seg = window.Intl && Intl.Segmenter ? new Intl.Segmenter(cfg.locale || undefined, { granularity: "word" }) : null;
+    query.toLowerCase().split(/[^\p{L}\p{M}\p{N}]+/u).forEach(function (w) {
+      if (!w) return;
+      if (!unspaced(w)) { if (w.length > 1) out.push(w); return; }
+      if (seg) {
+        Array.from(seg.segment(w)).forEach(function (s) { if (s.isWordLike) out.push(s.segment); });
+      } else if (/[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/u.test(w)) {
+        out.push.apply(out, grams(w));
+      } else {
+        out.push(w);
+      }
+    });
+    return out.filter(function (w, i, all) { return all.indexOf(w) === i; });
   }
 
   function hasTerm(list, term) {
@@ -363,6 +404,7 @@
 
   window.KB = { cfg: cfg, S: S, fmt: fmt, fetchJSON: fetchJSON, apiUrl: apiUrl, pageUrl: pageUrl, labelEls: labelEls,
                 listItem: listItem, loadIndex: loadIndex, localDecide: localDecide, tokens: tokens,
+                queryWords: queryWords,
                 refreshPopular: refreshPopular };
 
   document.querySelectorAll("form[data-kb-search]").forEach(setupCombobox);

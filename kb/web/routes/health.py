@@ -25,7 +25,8 @@ def health(engine: Engine, writes: StoreWrites, pruner: Any) -> m.Health:
     if error:
         reasons.append(f"retention: the last prune failed: {error}")
     return m.Health(status="degraded" if reasons else "ok", generation=index.generation, articles=len(index.by_id),
-                    embedder=engine.embedder.name, reasons=reasons, store_write_failures=writes.failures)
+                    embedder=engine.embedder.name, reasons=reasons, store_write_failures=writes.failures,
+                    ranking=engine.ranking)
 
 
 def health_router(engine: Engine, writes: StoreWrites) -> APIRouter:

@@ -1,0 +1,229 @@
+"""Calibration on the help center's own questions (issue 15, item 3).
+
+Articles carry alternative phrasings in `questions:`. After `kb index`, each of them is asked as
+a shopper would (in its own locale), with every `question` passage of its article held out of
+the index while it is tested (in every locale: a translated question must not give the answer
+away), and the rank of its article scored (mrr@10). A small fixed grid of ranking weights (USE's
+share of the dense score, BM25's bonus) is tried; the default is one of them.
+
+A choice other than the default is used only when the evidence is strong:
+- at least MIN_QUESTIONS questions;
+- honest evidence of a gain: the questions are split in two by article (an article's questions
+  stay together); the weights chosen on one half are scored against the default on the other,
+  and the other way round, so no question scores a choice it helped to make; the gains of these
+  held-out questions are resampled (BOOTSTRAP times, fixed seed) and the 95 % interval's lower
+  end must be above zero;
+- and both halves agree on the weights the whole set chooses.
+Otherwise the default stays. Whatever the outcome, calibration.json in the data folder says what
+was measured; the engine reads it (for the embedder version it was measured with) and `kb index`,
+`/healthz` and `kb eval` show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import KbError
+from kb.search.fusion import USE_WEIGHT, Fusion
+from kb.search.scoring import gather, weigh
+
+FILE = "calibration.json"
+MIN_QUESTIONS = 60
+BOOTSTRAP = 2000
+USE_GRID = (0.0, 0.1, USE_WEIGHT, 0.5)
+LEX_GRID = (0.0, 0.05, 0.15)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    adopted: bool  # True: the engine ranks with use_weight / lex_weight
+    use_weight: float | None  # USE's share (None: a single model)
+    lex_weight: float
+    reason: str  # one line a person can read
+    questions: int = 0
+    default_mrr: float = 0.0
+    chosen_mrr: float = 0.0
+    heldout_gain: float = 0.0  # mean gain of held-out questions (cross-fitted)
+    interval: tuple[float, float] = (0.0, 0.0)  # its 95 % bootstrap interval
+    embedder_version: str = ""
+    fingerprint: str = ""  # the questions and passages it was measured on
+    grid: dict[str, float] = field(default_factory=dict)  # "use,lex" -> mrr@10 on all questions
+
+    def summary(self) -> str:
+        if not self.questions:
+            return f"ranking weights: default ({self.reason})"
+        used = "used" if self.adopted else "not used, default kept"
+        return (f"ranking weights: USE {_w(self.use_weight)}, BM25 {self.lex_weight:g} {used}: {self.reason} "
+                f"({self.questions} questions; mrr@10 {self.default_mrr:.3f} default, {self.chosen_mrr:.3f} chosen; "
+                f"held-out gain {self.heldout_gain:+.3f}, 95 % interval {self.interval[0]:+.3f} to {self.interval[1]:+.3f})")
+
+    def public(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("fingerprint")
+        out["interval"] = list(self.interval)
+        return out
+
+
+def _w(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def default(lex_weight: float, reason: str, **extra: Any) -> Calibration:
+    use_weight = extra.pop("use_weight", USE_WEIGHT)  # None for a single model (measure())
+    return Calibration(False, use_weight, lex_weight, reason, **extra)
+
+
+def load(data_dir: Path, embedder_version: str) -> Calibration | None:
+    """The calibration measured for this data folder, if one is there for this embedder; a file
+    that cannot be read is ignored (the default ranks) and named in the log by the caller."""
+    path = Path(data_dir) / FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["interval"] = tuple(raw.get("interval") or (0.0, 0.0))
+        cal = Calibration(**raw)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        raise KbError(f"{path}: cannot be read ({exc}); run 'kb index' to measure it again, "
+                      "or delete the file to rank with the default weights") from exc
+    return cal if cal.embedder_version == embedder_version else None
+
+
+def save(data_dir: Path, cal: Calibration) -> None:
+    path = Path(data_dir) / FILE
+    fd, tmp = tempfile.mkstemp(prefix=".calibration-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(asdict(cal), fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def fingerprint(index: Any, embedder_version: str) -> str:
+    digest = hashlib.sha256(embedder_version.encode())
+    digest.update(str(index.manifest.get("split_version", "")).encode())
+    for p in index.passages:
+        digest.update(f"{p.article_id}\x1f{p.locale}\x1f{p.kind}\x1f{p.text}\x1e".encode())
+    return digest.hexdigest()
+
+
+def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> Calibration:
+    """Measure the grid on `engine`'s live generation (the engine's ranking is left as it was)."""
+    from kb.search.engine import normalize_query
+
+    index = engine.index
+    version = engine.embedder.version
+    mark = fingerprint(index, version)
+    if previous is not None and previous.fingerprint == mark:
+        return previous
+    if engine.fusion is None:
+        return default(engine.lex_weight, "a single model: nothing to weigh", embedder_version=version,
+                       fingerprint=mark, use_weight=None)
+    held: dict[str, list[int]] = {}
+    for row, p in enumerate(index.passages):
+        if p.kind == "question" and index.live(row):
+            held.setdefault(p.article_id, []).append(row)
+    asks = [(row, index.passages[row]) for rows in held.values() for row in rows]
+    if len(asks) < MIN_QUESTIONS:
+        return default(engine.lex_weight, f"{len(asks)} questions in the articles, {MIN_QUESTIONS} needed",
+                       questions=len(asks), embedder_version=version, fingerprint=mark)
+    texts = [normalize_query(p.text) for _, p in asks]
+    qvecs = _query_vectors(engine, texts)
+    fusions = {use: Fusion.of(engine.embedder, use) for use in USE_GRID}
+    grid: dict[tuple[float, float], list[float]] = {(u, lx): [] for u in USE_GRID for lx in LEX_GRID}
+    for (_, asked), text, qvec in zip(asks, texts, qvecs, strict=True):
+        found = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=list(fusions.values()),
+                       exclude=frozenset(held[asked.article_id]))
+        for use, lex in grid:
+            scores = weigh(found, fusions[use], lex, engine.mode)[0]
+            top = sorted(scores, key=lambda aid: -scores[aid])[:10]
+            grid[(use, lex)].append(1.0 / (top.index(asked.article_id) + 1) if asked.article_id in top else 0.0)
+    base = (USE_WEIGHT, engine.lex_weight if engine.lex_weight in LEX_GRID else LEX_GRID[1])
+    return decide({k: np.array(v) for k, v in grid.items()}, base, [p.article_id for _, p in asks], version, mark, seed)
+
+
+def _query_vectors(engine: Any, texts: list[str]) -> np.ndarray:
+    """The questions embedded as queries, through the data folder's embedding cache (a second
+    `kb index` after a change embeds only new questions)."""
+    from kb.search.cache import EmbeddingCache
+
+    cache = EmbeddingCache(Path(engine.data_dir) / "cache" / "embeddings.sqlite")
+    try:
+        version = engine.embedder.version
+        keys = [cache.key(version, "query", t) for t in texts]
+        have = cache.get_many(list(dict.fromkeys(keys)), engine.embedder.dim)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in have))
+        for i in range(0, len(missing), 128):
+            batch = missing[i:i + 128]
+            fresh = {cache.key(version, "query", t): v for t, v in zip(batch, engine.embedder.encode_queries(batch),
+                                                                        strict=True)}
+            cache.put_many(fresh)
+            have.update(fresh)
+        return np.stack([have[k] for k in keys]) if keys else np.zeros((0, engine.embedder.dim), np.float32)
+    finally:
+        cache.close()
+
+
+def decide(grid: dict[tuple[float, float], np.ndarray], base: tuple[float, float], articles: list[str],
+           version: str, mark: str, seed: int = 0) -> Calibration:
+    """The rule in the module's docstring, on per-question reciprocal ranks for each grid point."""
+    n = len(articles)
+    rng = random.Random(seed)
+    ids = sorted(set(articles))
+    rng.shuffle(ids)
+    half = {aid: i % 2 for i, aid in enumerate(ids)}
+    folds = [np.array([half[a] == f for a in articles]) for f in (0, 1)]
+
+    def best(mask: np.ndarray) -> tuple[float, float]:
+        # ties go to the default, then to the grid's order
+        top = max(float(v[mask].mean()) for v in grid.values())
+        if float(grid[base][mask].mean()) >= top - 1e-9:
+            return base
+        return next(k for k, v in grid.items() if float(v[mask].mean()) >= top - 1e-9)
+
+    chosen = best(np.ones(n, dtype=bool))
+    picks = [best(folds[f]) for f in (0, 1)]
+    gains = np.zeros(n)
+    for f in (0, 1):  # chosen on fold f, scored on the other
+        other = folds[1 - f]
+        gains[other] = grid[picks[f]][other] - grid[base][other]
+    rs = np.random.default_rng(seed)
+    boot = np.sort(np.array([gains[rs.integers(0, n, n)].mean() for _ in range(BOOTSTRAP)]))
+    low, high = float(boot[int(0.025 * BOOTSTRAP)]), float(boot[int(0.975 * BOOTSTRAP) - 1])
+    table = {f"{u:g},{lx:g}": round(float(v.mean()), 4) for (u, lx), v in grid.items()}
+    common = dict(questions=n, default_mrr=round(float(grid[base].mean()), 4),
+                  chosen_mrr=round(float(grid[chosen].mean()), 4), heldout_gain=round(float(gains.mean()), 4),
+                  interval=(round(low, 4), round(high, 4)), embedder_version=version, fingerprint=mark, grid=table)
+    if chosen == base:
+        return Calibration(False, base[0], base[1], "the default serves these questions best", **common)
+    if picks[0] != chosen or picks[1] != chosen:
+        return Calibration(False, chosen[0], chosen[1], "the two halves of the questions choose differently", **common)
+    if low <= 0.0:
+        return Calibration(False, chosen[0], chosen[1], "the held-out gain's interval includes no gain", **common)
+    return Calibration(True, chosen[0], chosen[1], "a clear held-out gain", **common)
+
+
+def run(data_dir: Path) -> Calibration:
+    """Measure the live generation of `data_dir` (unless the previous measurement was of the same
+    questions and passages) and write calibration.json."""
+    from kb.search.engine import Engine
+
+    engine = Engine(data_dir, calibrated=False)
+    try:
+        previous = load(data_dir, engine.embedder.version)
+    except KbError:
+        previous = None  # unreadable: measured again and written anew
+    cal = measure(engine, previous)
+    if cal is not previous:
+        save(data_dir, cal)
+    return cal

@@ -1,0 +1,121 @@
+"""How the ensemble's models are weighed for one query and one passage (issue 15, items 1-2).
+
+The index stores an ensemble vector as its parts side by side, part i scaled by sqrt(b_i) (the
+weights it was built with, `Ensemble.weights`): the stored vectors and the embedding cache do
+not depend on the weights used for scoring. At query time each part gets a scoring weight w_i,
+and a model is not asked about a language it does not know: for a query and a passage, the
+parts that know both languages share the weight (w_i renormalised over them), the others count
+zero. The dense score of a passage is then sum_i w_i * cos_i(query, passage).
+
+FAISS finds the candidates with one inner product (the query's parts scaled by w_i / sqrt(b_i)
+give exactly that sum for passages every part knows), and, when the help center holds passages
+in a language some part does not know, also with the parts that know every language; the
+candidates are then scored exactly, part by part, from their stored vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The 16 languages USE multilingual v3 was trained on (its model card): ar, zh (simplified and
+# traditional), en, fr, de, it, ja, ko, nl, pl, pt, es, th, tr, ru. Not el, hi, vi, ...
+USE_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"})
+
+# The USE part's scoring weight, e5's is 1 minus it. Chosen by the rule written in BENCHMARKS.md
+# ("Fusion: the default, chosen honestly") before measuring; the numbers are there.
+USE_WEIGHT = 0.25
+# The weight the answer / clarify / handoff models were fitted with (benchmarks/calibrate.py):
+# the decision always reads scores fused with it, whatever weights order the results.
+DECISION_USE_WEIGHT = 0.25
+
+
+def language(locale: str) -> str:
+    """'pt-BR' -> 'pt', 'zh-Hant' -> 'zh'."""
+    return locale.split("-", 1)[0].split("_", 1)[0].lower()
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    start: int  # the part's columns in the stored vector
+    stop: int
+    stored: float  # the weight the vectors were built with (scaled by its square root)
+    languages: frozenset[str] | None  # None: every language
+
+    def knows(self, locale: str) -> bool:
+        return self.languages is None or language(locale) in self.languages
+
+
+@dataclass(frozen=True)
+class Fusion:
+    parts: tuple[Part, ...]
+    weights: tuple[float, ...]  # scoring weights, summing to 1
+
+    @classmethod
+    def of(cls, embedder: object, use_weight: float | None = None, aware: bool = True) -> Fusion | None:
+        """The fusion of an ensemble embedder (None for a single model). `use_weight` overrides
+        USE_WEIGHT for the USE part (a calibration, a benchmark); `aware=False` asks every model
+        about every language (the fusion before issue 15, for comparison)."""
+        parts_of = getattr(embedder, "parts", None)
+        if not parts_of:
+            return None
+        parts, start = [], 0
+        for model, stored in zip(parts_of, embedder.weights, strict=True):  # type: ignore[attr-defined]
+            langs = USE_LANGUAGES if aware and model.name == "use-multilingual" else None
+            parts.append(Part(model.name, start, start + model.dim, float(stored), langs))
+            start += model.dim
+        use = USE_WEIGHT if use_weight is None else use_weight
+        if not 0.0 <= use <= 1.0:
+            raise ValueError(f"use_weight {use}: give a number from 0 to 1")
+        if len(parts) == 2 and {p.name for p in parts} >= {"use-multilingual"}:
+            weights = tuple(use if p.name == "use-multilingual" else 1.0 - use for p in parts)
+        else:
+            weights = tuple(p.stored for p in parts)
+        return cls(tuple(parts), weights)
+
+    def pair_weights(self, query_locale: str, passage_locale: str) -> np.ndarray:
+        w = np.array([wi if p.knows(query_locale) and p.knows(passage_locale) else 0.0
+                      for p, wi in zip(self.parts, self.weights, strict=True)])
+        total = w.sum()
+        if total <= 0:  # no part knows both: every part counts as it would
+            return np.asarray(self.weights, dtype=np.float64)
+        return w / total
+
+    def query_vector(self, qvec: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The search vector whose inner product with a stored passage vector is
+        sum_i weights_i * cos_i."""
+        out = np.zeros_like(qvec, dtype=np.float32)
+        for p, w in zip(self.parts, weights, strict=True):
+            if w and p.stored > 0:
+                out[p.start:p.stop] = qvec[p.start:p.stop] * (w / p.stored)
+        return out
+
+    def search_vectors(self, qvec: np.ndarray, query_locale: str, locales: list[str]) -> list[np.ndarray]:
+        """One search vector for the passages every part knows (in the query's weights) and, if
+        the help center has passages some part does not know, one with only the parts that know
+        every language there."""
+        out = [self.query_vector(qvec, self.pair_weights(query_locale, query_locale))]
+        if any(not p.knows(loc) for p in self.parts for loc in locales):
+            universal = [p.languages is None or all(p.knows(loc) for loc in locales) for p in self.parts]
+            w = np.array([wi if ok else 0.0 for wi, ok in zip(self.weights, universal, strict=True)])
+            if w.sum() > 0:
+                out.append(self.query_vector(qvec, w / w.sum()))
+        return out
+
+    def cosines(self, qvec: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        """Each part's cosine between the query and stored passage vectors: (rows, parts)."""
+        cos = np.stack([stored[:, p.start:p.stop] @ qvec[p.start:p.stop] for p in self.parts], axis=1)
+        return cos / np.array([p.stored if p.stored > 0 else 1.0 for p in self.parts])
+
+    def combine(self, cos: np.ndarray, query_locale: str, passage_locales: list[str]) -> np.ndarray:
+        """The dense scores from `cosines`, weighed by the parts that know both languages."""
+        cache: dict[str, np.ndarray] = {}
+        w = np.stack([cache.setdefault(loc, self.pair_weights(query_locale, loc)) for loc in passage_locales])
+        return (cos * w).sum(axis=1)
+
+    def scores(self, qvec: np.ndarray, stored: np.ndarray, query_locale: str,
+               passage_locales: list[str]) -> np.ndarray:
+        """The exact dense scores of stored passage vectors (rows of `stored`)."""
+        return self.combine(self.cosines(qvec, stored), query_locale, passage_locales)
