@@ -14,7 +14,10 @@ copied to the next, so only the first build embeds):
 Each question's ranked articles (top 20, scores, no relevance cut) are saved to rows.json, so the
 analysis (`--reuse`) can rerun without the models.
 
-    python benchmarks/calibrate.py [--quick] [--reuse] [--skip-shared]
+    python -m benchmarks.calibrate [--quick] [--reuse] [--skip-shared]
+
+(as a module: run as a script, benchmarks/ comes first on the path and benchmarks/tokenizers.py
+hides the `tokenizers` package that sentence-transformers imports)
 """
 
 from __future__ import annotations
@@ -64,9 +67,12 @@ def ranked(engine: Engine, query: str, lang: str | None) -> dict[str, Any]:
         result = engine.search(query, lang=lang, k=DEPTH)
     out: dict[str, Any] = {"ranked": [[h.id, h.score] for h in result.hits], "locale": result.locale}
     if hasattr(engine, "score_parts"):  # the two parts of the fused score, to vary their weight
-        dense, lexical = engine.score_parts(query, result.locale)
+        parts = engine.score_parts(query, result.locale)
+        dense, lexical = parts if isinstance(parts, tuple) else (parts["dense"], parts["lexical"])
         out["dense"] = {aid: round(s, 5) for aid, s in dense.items()}
         out["lexical"] = {aid: round(s, 5) for aid, s in lexical.items() if aid in dense}
+        if isinstance(parts, dict):  # dense over the articles' own text (no questions entries)
+            out["content"] = {aid: round(s, 5) for aid, s in parts["content"].items()}
     return out
 
 

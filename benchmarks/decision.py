@@ -18,10 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from kb.search.engine import confidence_features
+from kb.search.decision import confidence_features
 
 LOCALES = ("en", "de", "fr", "es", "it", "pl", "tr")
 TODAY = {"bias": -10.907, "score": 12.692, "margin": 43.078, "handoff": 0.25, "answer": 0.6}
+# round 2 (issue 16, main at c93f545): the rule round 3 starts from, "before" in its tables
+ROUND2: dict[str, Any] = {"answerable": {"bias": -54.408, "top": 72.461, "lift": -5.493}, "handoff": 0.41,
+                          "right": {"bias": -17.382, "top": 20.394, "margin": 38.102}, "answer": 0.56}
 HANDOFF_TARGET = 0.90  # off-topic questions handed off, in every locale
 KEEP_SLACK = 0.05  # in-scope not-handed-off may fall at most this much below today's, per locale
 PRECISION = 0.85  # right article among answered in-scope questions
@@ -38,8 +41,24 @@ def scores_of(row: dict[str, Any], lex_weight: float | None) -> list[tuple[str, 
     return sorted(fused.items(), key=lambda kv: -kv[1])[:20]
 
 
-def features(ranked: list[tuple[str, float]]) -> dict[str, float]:
-    return confidence_features([score for _, score in ranked])
+def content_top(row: dict[str, Any]) -> float | None:
+    """The best dense score of a passage of article text (no questions entries), as the engine
+    computes it (kb/search/scoring.content_scores); None for rows collected without it."""
+    if "content" not in row:
+        return None
+    if row["content"]:
+        return max(row["content"].values())
+    return min(row["dense"].values()) if row.get("dense") else 0.0
+
+
+def dense_top(row: dict[str, Any] | None) -> float | None:
+    """The best dense score (no BM25) with the decision's weights, as kb/search/scoring computes it."""
+    return max(row["dense"].values()) if row is not None and row.get("dense") and "content" in row else None
+
+
+def features(ranked: list[tuple[str, float]], row: dict[str, Any] | None = None) -> dict[str, float]:
+    return confidence_features([score for _, score in ranked], content_top(row) if row is not None else None,
+                               dense_top(row))
 
 
 def right(row: dict[str, Any], ranked: list[tuple[str, float]]) -> bool:
@@ -115,11 +134,13 @@ def choose_thresholds(rows: Rows, confs: list[Conf], today: dict[str, dict[str, 
     """The rule's thresholds on the choosing half: (handoff, answer, summary) or None."""
     best: tuple[bool, float, float, dict[str, Any]] | None = None
     inscope = [i for i, r in enumerate(rows) if r["group"] in ("same", "xling", "bitext")]
-    for handoff in np.arange(0.05, 0.80, 0.01):
+    for handoff in np.arange(0.05, 0.99, 0.01):
         table = rates(rows, confs, float(handoff), 1.01)
         off = [table["offtopic"][loc]["handoff"] for loc in LOCALES if loc in table["offtopic"]]
         kept_ok = all(1 - table["same"][loc]["handoff"] >= 1 - today["same"][loc]["handoff"] - KEEP_SLACK
-                      for loc in LOCALES if loc in table["same"])
+                      for loc in LOCALES if loc in table["same"]) and all(
+            table["xling"][loc]["handoff"] <= today["xling"][loc]["handoff"] + KEEP_SLACK
+            for loc in LOCALES if loc in table.get("xling", {}) and loc in today.get("xling", {}))
         if not kept_ok:
             continue
         answer = None
@@ -212,19 +233,25 @@ def analyse(rows: Rows, before: Rows | None = None) -> dict[str, Any]:
     # 2. confidence models and thresholds
     for r in rows:
         ranked = scores_of(r, lex)
-        r["_feats"], r["_right"] = features(ranked), right(r, ranked)
+        r["_feats"], r["_right"] = features(ranked, r), right(r, ranked)
     today_model = Model("today", ("top", "margin"), np.array([TODAY["bias"], TODAY["score"], TODAY["margin"]]))
+    if ROUND2:  # today is round 2's rule: two models (handoff by P(answerable), answer by P(right))
+        gate2 = Model("round 2 answerable", ("top", "lift"), np.array([ROUND2["answerable"][k] for k in ("bias", "top", "lift")]))
+        right2 = Model("round 2 right", ("top", "margin"), np.array([ROUND2["right"][k] for k in ("bias", "top", "margin")]))
+        today_conf: Callable[[dict[str, Any]], Conf] = lambda r: (gate2(r["_feats"]), right2(r["_feats"]))  # noqa: E731
+        today_cut = (ROUND2["handoff"], ROUND2["answer"])
+    else:
+        today_conf, today_cut = (lambda r: today_model(r["_feats"])), (TODAY["handoff"], TODAY["answer"])
     base_rows = before if before is not None else rows
     for r in base_rows:
         if "_feats" not in r:
             ranked = scores_of(r, None)
-            r["_feats"], r["_right"] = features(ranked), right(r, ranked)
+            r["_feats"], r["_right"] = features(ranked, r), right(r, ranked)
     today_choose = rates([r for r in base_rows if r["half"] in ("choose", "fit")],
-                         [today_model(r["_feats"]) for r in base_rows if r["half"] in ("choose", "fit")],
-                         TODAY["handoff"], TODAY["answer"])
+                         [today_conf(r) for r in base_rows if r["half"] in ("choose", "fit")], *today_cut)
     today_confirm_rows = [r for r in base_rows if r["half"] == "confirm" or r["group"] == "bitext"]
-    today_confirm = rates(today_confirm_rows, [today_model(r["_feats"]) for r in today_confirm_rows],
-                          TODAY["handoff"], TODAY["answer"])
+    today_confirm = rates(today_confirm_rows, [today_conf(r) for r in today_confirm_rows], *today_cut)
+    report["before_choosing_half"] = today_choose
     _print_rates("before (today's confidence and thresholds), confirming half", today_confirm)
     report["before"] = today_confirm
     candidates: list[tuple[tuple[Model, Model | None], float, float, dict[str, Any]]] = []
@@ -233,8 +260,13 @@ def analyse(rows: Rows, before: Rows | None = None) -> dict[str, Any]:
     # question" (in-scope against off-topic, whatever the top); the thresholds decide the rest
     labels = {"right": np.array([1.0 if r["_right"] else 0.0 for r in choose]),
               "answerable": np.array([0.0 if r["group"] in ("offtopic", "shared-offtopic") else 1.0 for r in choose])}
-    for (label, y), names in itertools.product(labels.items(), (("top", "margin"), ("top", "margin", "lift"),
-                                                                 ("top", "lift"), ("lift", "margin"))):
+    shapes = [("top", "margin"), ("top", "margin", "lift"), ("top", "lift"), ("lift", "margin")]
+    if all("content" in r for r in choose if r["group"] in ("offtopic", "same")):  # round 3: the article text's top
+        shapes += [("ctop", "lift"), ("ctop", "top", "lift"), ("ctop", "margin", "lift"), ("ctop", "top"), ("ctop",),
+                   ("ctop", "dtop"), ("ctop", "dtop", "lift"), ("ctop", "dtop", "margin")]
+    for (label, y), names in itertools.product(labels.items(), shapes):
+        if label == "right" and "ctop" in names:
+            continue  # the answer's confidence stays P(top right) from the ranking's scores
         x = np.array([[r["_feats"][n] for n in names] for r in choose])
         models[label].append(Model(f"{label}: " + "+".join(names), names, fit_logistic(x, y)))
     pairs = [(m, None) for m in models["right"]] + list(itertools.product(models["answerable"], models["right"]))
@@ -256,6 +288,8 @@ def analyse(rows: Rows, before: Rows | None = None) -> dict[str, Any]:
         else (lambda c: (c[3]["worst_offtopic_handoff"], c[3]["worst_same_answer"])))
     (gate, model), handoff, answer, summary = max(pool, key=key)
     after = rates(confirm, [_conf(gate, model, r) for r in confirm], handoff, answer)
+    _print_rates("after, choosing half", rates(choose, [_conf(gate, model, r) for r in choose], handoff, answer))
+    _print_rates("before, choosing half", today_choose)
     described = {"handoff_model": gate.name, "handoff_weights": gate.describe()}
     if model is not None:
         described.update(answer_model=model.name, answer_weights=model.describe())

@@ -430,3 +430,16 @@ def test_learned_questions_split_halves_by_hashed_id_whatever_the_file_order() -
     assert len(history) == len(test) == 50 and not {q["id"] for q in history} & {q["id"] for q in test}
     assert learned_questions.split(list(reversed(queries))) == (history, test)
     assert 15 < sum(q["relevant"] == ["a"] for q in history) < 35  # both intents on both sides
+
+
+def test_thresholds_keep_cross_lingual_questions_from_being_handed_off() -> None:
+    from benchmarks.decision import choose_thresholds, rates
+
+    rows, confs = [], []
+    for n in range(10):  # cross-lingual questions score like off-topic ones: no threshold may hand them off
+        rows += [{"group": "offtopic", "locale": "de", "_right": False}, {"group": "same", "locale": "de", "_right": True},
+                 {"group": "xling", "locale": "de", "_right": True}]
+        confs += [0.05 + n / 100, 0.7 + n / 100, 0.05 + n / 100]
+    today = rates(rows, [0.5] * len(rows), 0.25, 0.6)  # today hands none of them off
+    picked = choose_thresholds(rows, confs, today)
+    assert picked is None or picked[2]["worst_offtopic_handoff"] <= 0.05

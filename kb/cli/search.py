@@ -50,9 +50,10 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
                f"{report.removed} removed; index {kind}, generation {report.generation}")
     if calibrate:
         from kb.search import calibration
+        from kb.search.engine import Engine
 
         started = time.perf_counter()
-        cal = calibration.run(data)
+        cal = calibration.run(Engine(data, calibrated=False))
         typer.echo(f"{cal.summary()} [{time.perf_counter() - started:.1f}s]")
 
 

@@ -10,6 +10,7 @@ from kb.content.article import Article
 from kb.content.library import Library
 from kb.content.mojibake import repair_line
 from kb.content.problems import Problem
+from kb.content.promises import chat_promises
 from kb.content.reader import display_path
 from kb.content.sections import anchors
 
@@ -59,6 +60,7 @@ def _check_article(library: Library, article: Article, rel: str) -> list[Problem
     out.extend(_check_mojibake(article, rel))
     out.extend(_check_translation(library, article, rel))
     out.extend(_check_links(library, article, rel))
+    out.extend(chat_promises(cfg, article, rel))
     return out
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from kb.errors import KbError
 from kb.search.fusion import USE_WEIGHT, Fusion
+from kb.search.query import normalize_query
 from kb.search.scoring import gather, weigh
 
 FILE = "calibration.json"
@@ -119,8 +120,6 @@ def fingerprint(index: Any, embedder_version: str) -> str:
 
 def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> Calibration:
     """Measure the grid on `engine`'s live generation (the engine's ranking is left as it was)."""
-    from kb.search.engine import normalize_query
-
     index = engine.index
     version = engine.embedder.version
     mark = fingerprint(index, version)
@@ -213,12 +212,11 @@ def decide(grid: dict[tuple[float, float], np.ndarray], base: tuple[float, float
     return Calibration(True, chosen[0], chosen[1], "a clear held-out gain", **common)
 
 
-def run(data_dir: Path) -> Calibration:
-    """Measure the live generation of `data_dir` (unless the previous measurement was of the same
-    questions and passages) and write calibration.json."""
-    from kb.search.engine import Engine
-
-    engine = Engine(data_dir, calibrated=False)
+def run(engine: Any) -> Calibration:
+    """Measure the live generation `engine` serves (an Engine made with calibrated=False), unless
+    the previous measurement was of the same questions and passages, and write calibration.json
+    into its data folder."""
+    data_dir = Path(engine.data_dir)
     try:
         previous = load(data_dir, engine.embedder.version)
     except KbError:

@@ -8,8 +8,6 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,14 +20,16 @@ from kb.errors import KbError, ParamError
 from kb.search import calibration
 from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.calibration import Calibration
+from kb.search.decision import ANSWER_AT, confidence_of, decide  # noqa: F401 (ANSWER_AT: kb.analytics.gaps reads it here)
 from kb.search.detect import choose_locale
 from kb.search.embedders import get_embedder
 from kb.search.fusion import DECISION_USE_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
 from kb.search.live import LiveIndex
-from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion
-from kb.search.scoring import Scores, gather, score_articles, weigh
-from kb.search.scripts import MARKS
+from kb.search.query import normalize_query
+from kb.search.rare import rare_term_articles
+from kb.search.results import Answer, AnswerBody, Citation, Decision, Hit, SearchResult, Suggestion, Suggestions
+from kb.search.scoring import Scores, content_scores, gather, score_articles, weigh
 from kb.search.snippets import pick_section, query_terms
 from kb.search.snippets import snippet as make_snippet
 from kb.search.suggest import Titles, fill_query, prefix_matches, typed
@@ -38,16 +38,6 @@ MAX_QUERY_CHARS = 500  # the one limit: the API's schemas (kb.web) read it from 
 # Fusion: BM25 adds a small bonus to the dense score, so exact terms (PayPal, BLIK) break ties
 # but same-language word overlap cannot push a strong cross-lingual dense hit down.
 LEX_WEIGHT = 0.05  # 0.03 before issue 16: measured in BENCHMARKS.md
-# The decision, fitted and chosen by benchmarks/calibrate.py by the rule in BENCHMARKS.md ("One
-# decision rule for all languages"), from confidence_features of the fused ranking:
-# - ANSWERABLE: P(the help center answers the question at all): in-scope questions of every sample
-#   locale against off-topic ones; below HANDOFF_BELOW the question goes to a person;
-# - CALIBRATION: P(the top article is right), the `confidence` of a result; from ANSWER_AT at
-#   least 85 % of answered in-scope questions get the right article; clarify in between.
-ANSWERABLE = {"bias": -54.408, "top": 72.461, "lift": -5.493}
-HANDOFF_BELOW = 0.41
-CALIBRATION = {"bias": -17.382, "top": 20.394, "margin": 38.102}
-ANSWER_AT = 0.56
 # Relevance cut: a hit is shown only within this much of the best fused score (the margin that
 # keeps the relevant article for 97 % of in-scope questions in every locale), so no tail of
 # unrelated articles follows.
@@ -192,25 +182,28 @@ class Engine:
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
             reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
-        shown = within_margin(ranked) if cut else ranked
+        shown = within_margin(ranked, keep=rare_term_articles(index, text, (locale, index.manifest["source_locale"]))
+                              ) if cut else ranked
         hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
                 for aid, score in shown[:k]]
         confidence = confidence_of(reference)
-        decision = decide(confidence, reference)
+        decision = decide(confidence, reference, scores.content_top, scores.dense_top)
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]
                             decision=decision, confidence=confidence, count=len(shown), hits=hits,
                             support=support_for(config, locale) if decision != "answer" else None,
                             generation=index.generation, took_ms=(time.perf_counter() - started) * 1000)
 
-    def score_parts(self, query: str, lang: str) -> tuple[dict[str, float], dict[str, float]]:
-        """For benchmarks/calibrate.py: each article's dense score and its BM25 score relative to
-        the query's best (the two parts of the fused score), before any cut or filter."""
+    def score_parts(self, query: str, lang: str) -> dict[str, dict[str, float]]:
+        """For benchmarks/calibrate.py, before any cut or filter, with the decision's weights: each
+        article's dense score (`dense`), the same over its own text alone (`content`: no
+        `questions` entries) and its BM25 score relative to the query's best (`lexical`)."""
         index, _ = self.snapshot()
         text = normalize_query(_check_query(query))
         locale = choose_locale(text, lang, None, index.manifest["locales"], index.manifest["source_locale"])[0]
         qvec = self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
         c = gather(index, text, qvec, locale, mode="hybrid", fusions=[self.reference[0]])
-        return weigh(c, self.reference[0], 0.0, "dense")[0], c.lexical
+        return {"dense": weigh(c, self.reference[0], 0.0, "dense")[0], "lexical": c.lexical,
+                "content": content_scores(c, self.reference[0])[0]}
 
     def _scores(self, index: Index, text: str, qvec: np.ndarray, locale: str,
                 exclude: frozenset[int] = frozenset()) -> Scores:
@@ -252,8 +245,9 @@ class Engine:
         passage = pick_section(index, vectors, record, qvec, terms, matched)
         snippet = make_snippet(passage.text if passage else plain(record.body), query, record.locale, locale)
         anchor = passage.anchor if passage else ""
+        section = passage.heading if passage and anchor else ""
         return Hit(id=aid, locale=record.locale, title=record.title, snippet=snippet[0], snippet_html=snippet[1],
-                   url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor,
+                   url=article_url(index.manifest["config"]["base_url"], record, anchor, locale), anchor=anchor, section=section,
                    category=record.category, score=round(float(score), 4), machine_translated=machine,
                    review=record.review, stale=record.stale, fallback=fallback, matched_locale=matched.locale)
 
@@ -280,14 +274,15 @@ class Engine:
                       support=support, generation=result.generation)
 
     def suggest(self, prefix: str, *, lang: str | None = None, accept_language: str | None = None,
-                k: int = 6) -> list[Suggestion]:
+                k: int = 6) -> Suggestions:
         """Search-as-you-type (kb/search/suggest.py): titles and questions that go on from what
-        was typed, then semantic matches unless the engine would hand the query off."""
+        was typed, then semantic matches unless the engine would hand the query off; the decision
+        is the search's for the typed text (clarify when it would hand off but titles go on)."""
         prefix = _check_query(prefix, param="q")
         snapshot = self.snapshot()
         index = snapshot[0]
-        locale, _ = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
-                                  index.manifest["source_locale"], index.lexical)
+        locale, how = choose_locale(prefix, lang, accept_language, index.manifest["locales"],
+                                    index.manifest["source_locale"], index.lexical)
         titles = self._titles
         if titles is None or titles.path != index.path:
             titles = self._titles = Titles(index)
@@ -295,10 +290,10 @@ class Engine:
         picked = prefix_matches(titles, locale, text, k)
         known = (locale, index.manifest["source_locale"])
         fill = fill_query(prefix, text, lambda word: any(index.lexical.known(word, loc) for loc in known))
-        if len(picked) < k and fill:
-            result = self.search(fill, lang=locale, k=k, snapshot=snapshot)
-            if result.decision != "handoff":
-                picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
+        result = self.search(fill or prefix, lang=locale, k=k, snapshot=snapshot)
+        decision: Decision = "clarify" if result.decision == "handoff" and picked else result.decision
+        if len(picked) < k and fill and result.decision != "handoff":
+            picked += [h.id for h in result.hits if h.id not in picked][: k - len(picked)]
         out: list[Suggestion] = []
         for aid in picked:
             served = self.serve(index, aid, locale)
@@ -308,7 +303,8 @@ class Engine:
             out.append(Suggestion(id=aid, title=record.title, url=article_url(index.manifest["config"]["base_url"], record,
                                                                              page_locale=locale),
                                   locale=record.locale, machine_translated=machine, fallback=fallback))
-        return out
+        return Suggestions(query=prefix, locale=locale, locale_from=how, decision=decision,  # type: ignore[arg-type]
+                           suggestions=out)
 
     def article(self, aid: str, locale: str) -> tuple[ArticleRecord, bool, bool]:
         index = self.index
@@ -319,23 +315,15 @@ class Engine:
         return served
 
 
-# not punctuation: letters, digits and combining marks (a Hindi word may end in a vowel sign)
-_EDGE_PUNCTUATION = re.compile(rf"(?:(?<=\s)|^)[^\w\s{MARKS}]+|[^\w\s{MARKS}]+(?=\s|$)")
-
-
-def normalize_query(query: str) -> str:
-    """What is embedded and matched: punctuation at the edges of words dropped ("towar?", "¿Cómo",
-    "«Klarna»"), inside words kept (e-mail, KM-1234, 3.5), spaces collapsed, so that
-    punctuation does not change the ranking."""
-    return " ".join(_EDGE_PUNCTUATION.sub(" ", query).split()) or query
-
-
-def within_margin(ranked: list[tuple[str, float]], margin: float | None = None) -> list[tuple[str, float]]:
-    """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score."""
+def within_margin(ranked: list[tuple[str, float]], margin: float | None = None,
+                  keep: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+    """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score,
+    and the articles in `keep` (those with a rare term of the query: kb/search/rare.py) wherever
+    they rank."""
     if not ranked:
         return []
     floor = ranked[0][1] - (RELEVANCE_MARGIN if margin is None else margin)
-    return [(aid, score) for aid, score in ranked if score >= floor]
+    return [(aid, score) for aid, score in ranked if score >= floor or aid in keep]
 
 
 def _check_query(query: str, param: str = "q") -> str:
@@ -360,37 +348,3 @@ def support_for(config: dict[str, Any], locale: str) -> dict[str, Any] | None:
         if code in support:
             return {"locale": code, **support[code]}
     return None
-
-
-def confidence_features(scores: list[float]) -> dict[str, float]:
-    """What confidence is computed from, given the ranking's fused scores (best first): the top
-    score, its margin to the runner-up, and its lift over the ranking's body (the mean of ranks
-    5–15), which measures how much the best article stands out from the rest for *this* query
-    whatever the language's score scale."""
-    s = [float(x) for x in scores[:15]] + [0.0, 0.0]
-    body = s[4:15] if len(scores) >= 8 else s[1:2]
-    return {"top": s[0], "margin": s[0] - s[1], "lift": s[0] - sum(body) / len(body)}
-
-
-def _logistic(weights: dict[str, float], features: dict[str, float]) -> float:
-    z = weights["bias"] + sum(weight * features[name] for name, weight in weights.items() if name != "bias")
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
-def confidence_of(scores: list[float]) -> float:
-    """P(the top article is right): a logistic over confidence_features, fitted by
-    benchmarks/calibrate.py (CALIBRATION)."""
-    return round(_logistic(CALIBRATION, confidence_features(scores)), 4) if scores else 0.0
-
-
-def answerable(scores: list[float]) -> float:
-    """P(the help center answers the question at all), from the same features (ANSWERABLE)."""
-    return _logistic(ANSWERABLE, confidence_features(scores)) if scores else 0.0
-
-
-def decide(confidence: float, scores: list[float]) -> Decision:
-    """handoff when the question does not look like one the help center answers (whatever the
-    language: ANSWERABLE); answer when confident the top article is right; clarify in between."""
-    if not scores or answerable(scores) < HANDOFF_BELOW:
-        return "handoff"
-    return "answer" if confidence >= ANSWER_AT else "clarify"

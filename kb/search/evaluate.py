@@ -116,7 +116,7 @@ def evaluate(dataset: Path, data_dir: Path, embedder: str, *, mode: str = "hybri
     query_locales = {normalize_locale(q["locale"]) for q in queries}
     library = corpus_library(corpus, query_locales, dataset.name)
     build_index(library, data_dir, get_embedder(embedder))
-    ranking = calibration.run(data_dir).summary()  # as kb index does: the set's own questions, if any
+    ranking = calibration.run(Engine(data_dir, calibrated=False)).summary()  # as kb index does: the set's own questions, if any
     engine = Engine(data_dir, mode=mode)
     per_locale: dict[str, list[dict[str, float]]] = defaultdict(list)
     rows: list[dict[str, float]] = []

@@ -295,6 +295,21 @@ class Lexical:
         models = [entry[0].vocab_dict for entry in (self._models.get(locale), self._delta.get(locale)) if entry]
         return bool(stems and models) and all(any(stem in vocab for vocab in models) for stem in stems)
 
+    def rows_with(self, stem: str, locale: str) -> np.ndarray:
+        """The passage rows of `locale` whose text has the (stemmed) token, dead rows left out."""
+        found = []
+        for entry, dead in ((self._models.get(locale), self._dead.get(locale)), (self._delta.get(locale), None)):
+            if entry is None or stem not in entry[0].vocab_dict:
+                continue
+            model, rows = entry
+            column = model.vocab_dict[stem]
+            indptr, docs = model.scores["indptr"], model.scores["indices"]
+            positions = np.asarray(docs[indptr[column]:indptr[column + 1]], dtype=np.int64)
+            if dead is not None and len(dead):
+                positions = positions[~np.isin(positions, dead)]
+            found.append(rows[positions])
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
     def search(self, query: str, locale: str, k: int = 50) -> list[tuple[int, float]]:
         """Top passage rows in `locale` for the query: [(row, bm25 score)], best first."""
         words = tokenize(query, locale)

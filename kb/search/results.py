@@ -31,6 +31,8 @@ class Hit:
     snippet_html: str = doc("The snippet, HTML-escaped, query terms in <mark>.")
     url: str
     anchor: str = doc("Section anchor in the URL; empty for the whole article.")
+    section: str = doc("Heading of that section (the snippet's) in the served version's locale; empty when "
+                       "the snippet is the article's opening or its whole text.")
     category: str
     score: float
     machine_translated: bool
@@ -116,3 +118,16 @@ class Suggestion:
     locale: str
     machine_translated: bool
     fallback: bool
+
+
+@dataclass
+class Suggestions:
+    """Search-as-you-type for the text typed so far."""
+
+    query: str
+    locale: str = doc("The shopper's locale.")
+    locale_from: LocaleFrom = doc("How the locale was chosen.")
+    decision: Decision = doc("What a search for the text typed so far decides, as in /v1/search; clarify when "
+                             "it would hand off but titles go on from the typed words. With handoff there are no "
+                             "suggestions (nonsense offers nothing).")
+    suggestions: list[Suggestion]

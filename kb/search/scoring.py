@@ -11,7 +11,7 @@ and then weighed any number of ways: the calibration tries a grid of weights on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,8 @@ class Scores:
     ranking: dict[str, float]  # article -> score with the ranking weights
     reference: dict[str, float]  # article -> score with the decision's weights
     best_row: dict[str, int]  # article -> its best passage's row (by the ranking weights)
+    content_top: float = 0.0  # the best dense score (decision's weights) of a passage of article text
+    dense_top: float = 0.0  # the best dense score (decision's weights) of any passage, no BM25
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Candidates:
     articles: list[str]  # each row's article
     lexical: dict[str, float]  # article -> BM25 relative to the query's best
     lexical_rows: dict[str, int]  # article -> its best BM25 passage row
+    kinds: list[str] = field(default_factory=list)  # each row's passage kind (title, question, section, article)
 
 
 def gather(index: Index, query: str, qvec: np.ndarray, locale: str, *, mode: str,
@@ -74,7 +77,27 @@ def gather(index: Index, query: str, qvec: np.ndarray, locale: str, *, mode: str
         top = max(lexical.values(), default=0.0)
         lexical = {aid: s / top for aid, s in lexical.items()}
     return Candidates(locale, rows, cos, [index.passages[r].locale for r in rows],
-                      [index.passages[r].article_id for r in rows], lexical, lexical_rows)
+                      [index.passages[r].article_id for r in rows], lexical, lexical_rows,
+                      [index.passages[r].kind for r in rows])
+
+
+def content_scores(c: Candidates, fusion: Fusion | None) -> tuple[dict[str, float], float, float]:
+    """Each article's best dense score over passages of its own text (titles, sections: not its
+    `questions` entries), and the best of them. Short questions are close to any short question in
+    the multilingual models, whatever its subject (an English weather question's nearest passage is
+    a Turkish or Polish question 20 times in 22): the decision reads the article text's score, which
+    off-topic questions do not reach. With no such passage among the candidates, the lowest
+    candidate article's score bounds it. Also the best dense score of any passage."""
+    if not len(c.rows):
+        return {}, 0.0, 0.0
+    dense_rows = (c.cos[:, 0] if fusion is None else fusion.combine(c.cos, c.locale, c.locales)).tolist()
+    content: dict[str, float] = {}
+    dense: dict[str, float] = {}
+    for aid, kind, score in zip(c.articles, c.kinds, dense_rows, strict=True):
+        dense[aid] = max(score, dense.get(aid, -1.0))
+        if kind != "question" and score > content.get(aid, -1.0):
+            content[aid] = score
+    return content, max(content.values()) if content else min(dense.values()), max(dense.values())
 
 
 def weigh(c: Candidates, fusion: Fusion | None, lex_weight: float, mode: str) -> tuple[dict[str, float], dict[str, int]]:
@@ -105,4 +128,5 @@ def score_articles(index: Index, query: str, qvec: np.ndarray, locale: str, *, m
         ref = ranked
     else:
         ref = weigh(c, reference[0], reference[1], mode)[0]
-    return Scores(ranked, ref, best)
+    _, content_top, dense_top = content_scores(c, reference[0])
+    return Scores(ranked, ref, best, content_top, dense_top)

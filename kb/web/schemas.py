@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
@@ -90,10 +89,7 @@ AnswerResponse = from_dataclass(r.Answer, "AnswerResponse", exclude=("generation
                                        "alternatives": list[Citation], "support": Support | None},
                                 after={"support": ("search_id", *SEARCH_ID)})
 Suggestion = from_dataclass(r.Suggestion)
-
-
-class SuggestResponse(BaseModel):
-    suggestions: list[Suggestion]  # type: ignore[valid-type]
+SuggestResponse = from_dataclass(r.Suggestions, "SuggestResponse", types={"suggestions": list[Suggestion]})
 
 
 class AnswerRequest(BaseModel):
@@ -215,8 +211,8 @@ def answer_response(answer: r.Answer, search_id: str | None = None) -> BaseModel
     return AnswerResponse.model_validate({**dataclasses.asdict(answer), "search_id": search_id})
 
 
-def suggest_response(suggestions: Sequence[r.Suggestion]) -> SuggestResponse:
-    return SuggestResponse.model_validate({"suggestions": [dataclasses.asdict(s) for s in suggestions]})
+def suggest_response(suggestions: r.Suggestions) -> BaseModel:
+    return SuggestResponse.model_validate(dataclasses.asdict(suggestions))
 
 
 def review_response(queue: rv.Queue) -> ReviewQueue:

@@ -56,6 +56,12 @@ def test_halves_that_disagree_keep_the_default() -> None:
     assert not cal.adopted
 
 
+def _engine(data: Path):  # type: ignore[no-untyped-def]
+    from kb.search.engine import Engine
+
+    return Engine(data, calibrated=False)
+
+
 def _copy(data: Path, tmp_path: Path) -> Path:
     out = tmp_path / "data"
     shutil.copytree(data, out, symlinks=True)
@@ -65,14 +71,14 @@ def _copy(data: Path, tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_measured_on_the_sample_with_questions_held_out(sample_index: Path, tmp_path: Path) -> None:
     data = _copy(sample_index, tmp_path)
-    cal = calibration.run(data)
+    cal = calibration.run(_engine(data))
     assert cal.questions >= calibration.MIN_QUESTIONS
     assert len(cal.grid) == len(calibration.USE_GRID) * len(calibration.LEX_GRID)
     # held out for real: a question left in the index would find itself, rank 1 nearly always
     assert 0.2 < cal.default_mrr < 0.95
     assert json.loads((data / calibration.FILE).read_text())["questions"] == cal.questions
     # the same questions and passages: not measured again
-    assert calibration.run(data) == cal
+    assert calibration.run(_engine(data)) == cal
 
     from kb.search.engine import Engine
 
@@ -103,7 +109,7 @@ def test_a_help_center_without_questions_keeps_the_default(tmp_path: Path) -> No
     assert library.articles and not any(a.meta.questions for a in library.articles)
     data = tmp_path / "data"
     build_index(library, data, get_embedder())
-    cal = calibration.run(data)
+    cal = calibration.run(_engine(data))
     assert not cal.adopted and cal.questions == 0 and "0 questions" in cal.reason
 
 
@@ -126,3 +132,17 @@ def test_the_engine_reads_the_file_and_refuses_a_bad_one(sample_index: Path, tmp
         assert engine.ranking.startswith("ranking weights: default")
     assert any(calibration.FILE in r.getMessage() and "kb index" in r.getMessage() for r in caplog.records)
     assert engine.fusion is not None and engine.fusion.weights == pytest.approx((0.25, 0.75))
+
+
+@pytest.mark.slow
+def test_a_single_model_has_nothing_to_weigh(tmp_path: Path) -> None:
+    from helpers import write_help_center
+
+    from kb.content.library import Library
+    from kb.search.embedders import get_embedder
+    from kb.search.index import build_index
+
+    data = tmp_path / "data"
+    build_index(Library.load(write_help_center(tmp_path / "content")), data, get_embedder("use-multilingual"))
+    cal = calibration.run(_engine(data))
+    assert not cal.adopted and cal.use_weight is None and "single model" in cal.summary()

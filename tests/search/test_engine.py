@@ -110,14 +110,14 @@ def test_answer_for_chatbots(engine: Engine) -> None:
 
 
 def test_suggest_prefers_title_prefix(engine: Engine) -> None:
-    titles = [s.title for s in engine.suggest("How do I pay", lang="en")]
+    titles = [s.title for s in engine.suggest("How do I pay", lang="en").suggestions]
     assert titles[0] == "How do I pay with BLIK?"
 
 
 def test_suggest_matches_word_prefixes_as_you_type(engine: Engine) -> None:
-    first = engine.suggest("canc", lang="en")[0]
+    first = engine.suggest("canc", lang="en").suggestions[0]
     assert first.id == "cancel-order" and first.locale == "en"
-    german = engine.suggest("Bestellung stor", lang="de")[0]
+    german = engine.suggest("Bestellung stor", lang="de").suggestions[0]
     assert (german.id, german.locale, german.fallback) == ("cancel-order", "de", False)
 
 
@@ -127,11 +127,12 @@ def test_answer_reports_the_generation_it_used(engine: Engine) -> None:
 
 
 def test_clarify_offers_choices_and_a_person(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.search.decision as decision
     import kb.search.engine as eng
 
     # force the middle band so the clarify branch is exercised whatever the scores are
-    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)
-    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    monkeypatch.setattr(decision, "ANSWER_AT", 1.01)
+    monkeypatch.setattr(decision, "HANDOFF_BELOW", 0.0)
     monkeypatch.setattr(eng, "RELEVANCE_MARGIN", 1.0)  # and keep the runner-ups, however far behind
     out = engine.answer("order", lang="en")
     assert out.decision == "clarify" and out.answer is None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kb.search.engine import RELEVANCE_MARGIN, Engine, normalize_query, within_margin
+from kb.search.rare import rare_term_articles
 from kb.search.snippets import query_terms, snippet
 
 
@@ -47,9 +48,17 @@ def test_relevance_cut_keeps_only_the_head_and_counts_it(engine: Engine) -> None
     assert cut.hits[0].id == "pay-with-blik"
     best = full.hits[0].score
     kept = [h.id for h in full.hits if h.score >= best - RELEVANCE_MARGIN]
-    assert [h.id for h in cut.hits] == kept and cut.count == len(kept)
+    assert [h.id for h in cut.hits][:len(kept)] == kept and cut.count == len(cut.hits)
+    for hit in cut.hits[len(kept):]:  # below the margin only when its text has the rare term
+        assert "blik" in engine.article(hit.id, "en")[0].body.lower(), hit.id
     assert len(cut.hits) < len(full.hits)  # the unrelated tail is gone
     assert (cut.decision, cut.confidence) == (full.decision, full.confidence)
+
+
+def test_a_rare_term_keeps_its_articles_below_the_margin(engine: Engine) -> None:
+    assert rare_term_articles(engine.index, "BLIK code", ["en"]) == {"pay-with-blik"}
+    ranked = [("a", 1.0), ("b", 0.5), ("c", 0.4)]
+    assert within_margin(ranked, keep={"c"}) == [("a", 1.0), ("c", 0.4)]
 
 
 def test_count_is_the_whole_head_when_k_is_smaller(engine: Engine) -> None:
@@ -61,15 +70,23 @@ def test_count_is_the_whole_head_when_k_is_smaller(engine: Engine) -> None:
 
 def test_nonsense_suggests_nothing(engine: Engine) -> None:
     for typed in ("xyzzy", "asdfgh", "qwertz uiop", "xyzzy?", "blorf zquux."):
-        assert engine.suggest(typed, lang="en") == [], typed
+        out = engine.suggest(typed, lang="en")
+        assert (out.suggestions, out.decision) == ([], "handoff"), typed
+
+
+def test_suggestions_carry_the_search_decision(engine: Engine) -> None:
+    for typed in ("How do I cancel my order", "BLIK code"):
+        out = engine.suggest(typed, lang="en")
+        assert out.decision == engine.search(typed, lang="en").decision != "handoff", typed
+        assert out.suggestions and (out.locale, out.locale_from) == ("en", "lang")
 
 
 def test_a_word_being_typed_is_completed_from_the_titles(engine: Engine) -> None:
-    assert [s.id for s in engine.suggest("How do I p", lang="en")][:1] == ["pay-with-blik"]
-    offered = engine.suggest("How do I c", lang="en")
+    assert [s.id for s in engine.suggest("How do I p", lang="en").suggestions][:1] == ["pay-with-blik"]
+    offered = engine.suggest("How do I c", lang="en").suggestions
     assert offered[0].id == "cancel-order"
     assert "pay-with-blik" not in [s.id for s in offered]  # no P-word here: not offered for a C
-    german = engine.suggest("Wie storniere ich meine B", lang="de")
+    german = engine.suggest("Wie storniere ich meine B", lang="de").suggestions
     assert (german[0].id, german[0].locale) == ("cancel-order", "de")
 
 
@@ -78,6 +95,7 @@ def test_a_match_in_another_locale_shows_its_counterpart_section(engine: Engine)
     hit = engine.search("Once shipped, an order cannot be cancelled; return it instead", lang="de").hits[0]
     assert (hit.id, hit.locale, hit.matched_locale) == ("cancel-order", "de", "en")
     assert hit.anchor == "nach-dem-versand" and hit.url.endswith("#nach-dem-versand")
+    assert hit.section == "Nach dem Versand"  # the heading in the served locale, not "After dispatch"
     assert hit.snippet.startswith("Nach dem Versand kann eine Bestellung nicht mehr storniert werden")
 
 

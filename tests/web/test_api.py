@@ -167,7 +167,7 @@ def _error(response: Any, status: int, param: str | None) -> str:
     return str(body["error"]["message"])
 
 
-HIT_KEYS = {"id", "locale", "title", "snippet", "snippet_html", "url", "anchor", "category", "score",
+HIT_KEYS = {"id", "locale", "title", "snippet", "snippet_html", "url", "anchor", "section", "category", "score",
             "machine_translated", "review", "stale", "fallback", "matched_locale"}
 CITATION_KEYS = {"id", "title", "url", "locale", "score", "machine_translated", "review", "stale", "fallback"}
 
@@ -343,10 +343,10 @@ def test_a_click_on_an_answer_is_recorded(client: TestClient, store: Store) -> N
 
 
 def test_clarify_carries_the_contact_in_search_and_answer(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.search.engine as eng
+    import kb.search.decision as decision
 
-    monkeypatch.setattr(eng, "ANSWER_AT", 1.01)  # the middle band, whatever the scores
-    monkeypatch.setattr(eng, "HANDOFF_BELOW", 0.0)
+    monkeypatch.setattr(decision, "ANSWER_AT", 1.01)  # the middle band, whatever the scores
+    monkeypatch.setattr(decision, "HANDOFF_BELOW", 0.0)
     search = client.get("/v1/search", params={"q": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
     answer = client.post("/v1/answer", json={"question": "Wie storniere ich meine Bestellung?", "lang": "de"}).json()
     for body in (search, answer):
@@ -397,7 +397,10 @@ def test_body_over_16_kib_is_refused(client: TestClient) -> None:
 def test_suggest(client: TestClient) -> None:
     r = client.get("/v1/suggest", params={"q": "track my parcel", "lang": "de"})
     assert r.status_code == 200
-    suggestions = r.json()["suggestions"]
+    body = r.json()
+    assert set(body) == {"query", "locale", "locale_from", "decision", "suggestions"}
+    assert (body["locale"], body["locale_from"]) == ("de", "lang") and body["decision"] in ("answer", "clarify")
+    suggestions = body["suggestions"]
     assert suggestions and all(set(s) == {"id", "title", "url", "locale", "machine_translated", "fallback"}
                                for s in suggestions)
     track = next(s for s in suggestions if s["id"] == "track-order")

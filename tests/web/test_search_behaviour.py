@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb.search.engine import Engine
+from kb.search.rare import rare_term_articles
 from kb.web.app import create_app
 from kb.web.security import SecurityConfig
 
@@ -57,6 +58,11 @@ def test_blik_gives_the_blik_article_and_no_unrelated_tail(client: TestClient) -
     body = _search(client, q="BLIK", lang="en")
     ids = [h["id"] for h in body["hits"]]
     assert ids[0] == "pay-with-blik" and body["decision"] == "answer"
+    # the payment-methods article names BLIK in its table: the rare exact term keeps it although its
+    # dense score is below the relevance margin
+    assert "payment-methods" in ids
+    index = client.app.state.engine.index
+    assert not rare_term_articles(index, "order payment", ["en"])  # words most articles use are not rare
     assert not {"privacy-rights-gdpr", "newsletter", "data-export", "cookies", "contact-customer-service"} & set(ids)
     assert body["count"] == len(ids)
     everything = _search(client, q="BLIK", lang="en", k="50")
@@ -71,6 +77,10 @@ def test_a_hit_matched_in_another_locale_keeps_its_snippet_and_section(client: T
             assert "<mark>PayPal</mark>" in hit["snippet_html"], hit
     refund = next(h for h in body["hits"] if h["id"] == "refund-timing")
     assert refund["anchor"] and refund["url"].endswith("#" + refund["anchor"])  # the section with the table
+    german = client.get("/v1/articles/refund-timing", params={"lang": "de"}).json()["markdown"]
+    assert f"## {refund['section']}" in german  # its heading, in German
+    lead = [h for h in body["hits"] if not h["anchor"]]
+    assert all(h["section"] == "" for h in lead)
 
 
 @pytest.mark.parametrize(("query", "locale"), [("Kargom nerede?", "tr"), ("zmiana", "pl"), ("Hallo", "de")])
@@ -93,8 +103,16 @@ def _suggest(client: TestClient, **params: str) -> list[dict]:
 
 
 def test_nonsense_suggests_nothing(client: TestClient) -> None:
-    for typed in ("xyzzy", "asdfgh qwerty", "zzzz"):
-        assert _suggest(client, q=typed, lang="en") == [], typed
+    for typed in ("xyzzy", "asdfgh qwerty", "zzzz", "What's the weather in Paris"):
+        body = client.get("/v1/suggest", params={"q": typed, "lang": "en"}).json()
+        assert (body["suggestions"], body["decision"]) == ([], "handoff"), typed
+
+
+def test_suggest_carries_the_decision_of_search(client: TestClient) -> None:
+    for typed, lang in (("Wie kann ich meine Bestellung stornieren", "de"), ("Jak zwrócić towar", "pl")):
+        body = client.get("/v1/suggest", params={"q": typed, "lang": lang}).json()
+        assert body["decision"] == _search(client, q=typed, lang=lang)["decision"] != "handoff", typed
+        assert body["suggestions"] and (body["locale"], body["locale_from"]) == (lang, "lang")
 
 
 def test_mid_word_suggestions_go_on_from_the_typed_words(client: TestClient) -> None:

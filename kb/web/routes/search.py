@@ -70,8 +70,8 @@ def search_router(engine: Engine, store: Store | None, writes: StoreWrites | Non
         return m.answer_response(out, search_id)
 
     @api.get("/suggest", response_model=m.SuggestResponse, responses=documented(422))
-    def suggest(q: QueryText, lang: Lang = None, accept_language: AcceptLanguage = None) -> m.SuggestResponse:
-        """Search-as-you-type: article titles in the shopper's locale."""
+    def suggest(q: QueryText, lang: Lang = None, accept_language: AcceptLanguage = None) -> BaseModel:
+        """Search-as-you-type: article titles in the shopper's locale, and the decision for the text typed so far."""
         return m.suggest_response(engine.suggest(q, lang=lang, accept_language=accept_language))
 
     return api
