@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import load, quality, report, synth  # noqa: E402
+from benchmarks import learned_questions, load, quality, report, synth  # noqa: E402
 from benchmarks.common import PhaseTimer, check_loopback, latency_summary, percentile  # noqa: E402
 from benchmarks.run import parse_args  # noqa: E402
 from kb.content.check import check as run_check  # noqa: E402
@@ -422,6 +422,14 @@ def test_thresholds_follow_the_rule_on_separable_questions() -> None:
     handoff, answer, summary = choose_thresholds(rows, confs, today)
     assert 0.15 <= handoff <= 0.7 and answer >= handoff
     assert summary["worst_offtopic_handoff"] == 1.0 and summary["worst_same_answer"] == 1.0
+
+
+def test_learned_questions_split_halves_by_hashed_id_whatever_the_file_order() -> None:
+    queries = [{"id": f"q{i}", "relevant": ["a" if i < 50 else "b"]} for i in range(100)]
+    history, test = learned_questions.split(queries)
+    assert len(history) == len(test) == 50 and not {q["id"] for q in history} & {q["id"] for q in test}
+    assert learned_questions.split(list(reversed(queries))) == (history, test)
+    assert 15 < sum(q["relevant"] == ["a"] for q in history) < 35  # both intents on both sides
 
 
 def test_thresholds_keep_cross_lingual_questions_from_being_handed_off() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from kb.analytics.clients import client_key
 from kb.analytics.scrub import scrub, strip_controls
 from kb.errors import KbError
 
@@ -55,8 +56,12 @@ queries = sa.Table(
     sa.Column("tracks_clicks", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("clicked_id", sa.String(120), nullable=True),
     sa.Column("clicked_rank", sa.Integer, nullable=True),
+    # 0003: the client's pseudonym (kb/analytics/clients.py) and the article it marked helpful from this search
+    sa.Column("client", sa.String(32), nullable=True),
+    sa.Column("helpful_id", sa.String(120), nullable=True),
     sa.Index("ix_queries_ts", "ts"),
     sa.Index("ix_queries_search_id", "search_id", unique=True),
+    sa.Index("ix_queries_client_ts", "client", "ts"),
 )
 
 feedback = sa.Table(
@@ -77,6 +82,18 @@ class DailyCount:
     day: str  # YYYY-MM-DD, UTC
     key: str  # what is counted: a shopper locale
     count: int
+
+
+@dataclass(frozen=True)
+class ResolvedSearch:
+    """A search that found its article: the shopper opened it and searched no more within the
+    window (how="stayed"), or marked it helpful (how="helpful")."""
+    query: str  # scrubbed
+    locale: str
+    article_id: str
+    client: str  # a pseudonym
+    ts: dt.datetime
+    how: str
 
 
 @dataclass(frozen=True)
@@ -136,15 +153,17 @@ class Store:
     def log_query(self, *, endpoint: str, locale: str, query: str, decision: str, confidence: float,
                   top_ids: Sequence[str], top_scores: Sequence[float], served_machine: bool,
                   served_fallback: bool, generation: str, search_id: str | None = None,
-                  tracks_clicks: bool = False) -> None:
+                  tracks_clicks: bool = False, client: str | None = None, at: dt.datetime | None = None) -> None:
         """`search_id`: a random id the client may send back with a click (record_click);
-        `tracks_clicks`: the client reports clicks, so a search without one says something."""
-        row = {"ts": _now(), "endpoint": strip_controls(endpoint), "locale": strip_controls(locale),
+        `tracks_clicks`: the client reports clicks, so a search without one says something;
+        `client`: what tells clients apart (address, user agent), stored only as its keyed hash;
+        `at`: when it was asked (now unless a replayed history says otherwise)."""
+        row = {"ts": _now() if at is None else _utc(at), "endpoint": strip_controls(endpoint), "locale": strip_controls(locale),
                "query_scrubbed": scrub(query), "decision": strip_controls(decision), "confidence": float(confidence),
                "top_ids": [strip_controls(i) for i in top_ids], "top_scores": [round(float(s), 4) for s in top_scores],
                "served_machine": served_machine, "served_fallback": served_fallback,
                "generation": strip_controls(generation), "search_id": _clean(search_id),
-               "tracks_clicks": tracks_clicks}
+               "tracks_clicks": tracks_clicks, "client": None if client is None else client_key(client)}
         with self.engine.begin() as conn:
             conn.execute(queries.insert(), row)
 
@@ -162,11 +181,19 @@ class Store:
                                 .values(clicked_id=article_id, clicked_rank=rank))
             return bool(done.rowcount)
 
-    def add_feedback(self, *, article_id: str, locale: str, helpful: bool, reason: str | None = None) -> None:
+    def add_feedback(self, *, article_id: str, locale: str, helpful: bool, reason: str | None = None,
+                     search_id: str | None = None) -> None:
+        """`search_id`: the search the shopper came from; a "helpful" marks that search resolved
+        by this article when the search returned it (the first such mark counts)."""
         row = {"ts": _now(), "article_id": strip_controls(article_id), "locale": strip_controls(locale),
                "helpful": helpful, "reason_scrubbed": (scrub(reason) if reason else "") or None}
         with self.engine.begin() as conn:
             conn.execute(feedback.insert(), row)
+            if helpful and search_id:
+                found = conn.execute(sa.select(queries.c.id, queries.c.top_ids).where(
+                    queries.c.search_id == strip_controls(search_id), queries.c.helpful_id.is_(None))).first()
+                if found is not None and row["article_id"] in (found.top_ids or []):
+                    conn.execute(queries.update().where(queries.c.id == found.id).values(helpful_id=row["article_id"]))
 
     # -- reads ---------------------------------------------------------------------------
     def list_queries(self, *, since: dt.datetime | None = None, locale: str | None = None,
@@ -189,6 +216,32 @@ class Store:
         if locale is not None:
             stmt = stmt.where(feedback.c.locale == locale)
         return self._rows(stmt)
+
+    def resolved_searches(self, window: dt.timedelta, *, since: dt.datetime | None = None,
+                          now: dt.datetime | None = None) -> list[ResolvedSearch]:
+        """Searches of a known client that found their article, oldest first: marked helpful, or
+        a result opened with no next search of that client within `window` (a search younger
+        than `window` without a next one is not counted yet: the shopper may still come back)."""
+        after = sa.func.lead(queries.c.ts, type_=queries.c.ts.type).over(
+            partition_by=queries.c.client, order_by=(queries.c.ts, queries.c.id)).label("next_ts")
+        inner = sa.select(queries.c.id, queries.c.query_scrubbed, queries.c.locale, queries.c.clicked_id,
+                          queries.c.helpful_id, queries.c.client, queries.c.ts, after).where(
+            queries.c.client.is_not(None))
+        if since is not None:
+            inner = inner.where(queries.c.ts >= _utc(since))
+        sub = inner.subquery()
+        stmt = sa.select(sub).where(sa.or_(sub.c.clicked_id.is_not(None), sub.c.helpful_id.is_not(None))).order_by(
+            sub.c.ts, sub.c.id)
+        horizon = (now or _now()) - window
+        out: list[ResolvedSearch] = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                ts = _utc(row.ts)
+                if row.helpful_id is not None:
+                    out.append(ResolvedSearch(row.query_scrubbed, row.locale, row.helpful_id, row.client, ts, "helpful"))
+                elif (_utc(row.next_ts) - ts > window) if row.next_ts is not None else ts <= horizon:
+                    out.append(ResolvedSearch(row.query_scrubbed, row.locale, row.clicked_id, row.client, ts, "stayed"))
+        return out
 
     def served_counts(self) -> tuple[dict[tuple[str, str], int], int]:
         """How often search served each article, by the shopper locale of the query: ({(article id,

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from kb.cli import admin, analytics, content, search, serve, site, translate
+from kb.cli import admin, analytics, content, questions, search, serve, site, translate
 from kb.cli.options import click_exc
 from kb.errors import KbError
 
@@ -38,6 +38,7 @@ app.command(name="admin-key")(admin.admin_key)
 app.add_typer(translate.translate_app, name="translate")
 app.add_typer(translate.review_app, name="review")
 app.add_typer(analytics.analytics_app, name="analytics")
+app.add_typer(questions.questions_app, name="questions")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,8 @@ class Article:
     path: Path  # as found on disk
     body_line: int = 1
     field_lines: dict[str, int] = field(default_factory=dict)
+    # accepted questions learned from resolved searches (kb/content/learned.py), not in the file
+    learned: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -63,6 +65,11 @@ class Article:
     @property
     def title(self) -> str:
         return self.meta.title
+
+    @property
+    def questions(self) -> list[str]:
+        """What search indexes as the article's questions: the front matter's, then the learned ones."""
+        return [*self.meta.questions, *self.learned] if self.learned else self.meta.questions
 
     @property
     def category(self) -> str:

@@ -30,6 +30,23 @@ class Support(BaseModel):
     timezone: str
 
 
+class Questions(BaseModel):
+    """`[questions]`: suggested questions learned from resolved searches (kb/analytics/questions.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # a search counts as resolved when its client opened a result and searched no more for this long
+    window_seconds: int = Field(120, ge=10, le=86_400)
+    # a suggestion needs this many distinct clients (never fewer than two: one client alone proves nothing)
+    min_clients: int = Field(2, ge=2)
+    # searches closer than this cosine are one suggestion (deduplicated by meaning)
+    similarity: float = Field(0.9, gt=0, le=1)
+    per_article: int = Field(10, ge=1, le=200)  # at most this many suggestions per article and locale
+    # accepted without an editor when both hold (`kb questions auto`); auto_accept = false turns it off
+    auto_accept: bool = True
+    accept_clients: int = Field(3, ge=2)
+    accept_confidence: float = Field(0.8, gt=0, le=1)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -41,6 +58,7 @@ class Config(BaseModel):
     site_origin: str | None = None
     # article ids the home page lists as popular until search analytics know better (GET /v1/popular)
     popular: list[str] = []
+    questions: Questions = Questions()
 
     @field_validator("source_locale")
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 from kb.content.article import Article
 from kb.content.changes import Stat, is_racy, locale_folders, markdown_files, stat_key
 from kb.content.config import Config, load_config
+from kb.content.learned import attach_learned
 from kb.content.locales import fallback_chain, normalize_locale
 from kb.content.parsecache import ParseCache
 from kb.content.problems import Problem
@@ -61,6 +62,7 @@ class Library:
                 continue
             _load_cached(files, folder.path, folder.locale, root, ParseCache(cache_dir, root, folder.path.name),
                          articles, problems, hashes, stats)
+        problems += attach_learned(articles, root)
         library = cls(root=root, config=config, articles=articles, problems=problems, stats=stats)
         for article, digest in hashes:
             library._hashes[id(article)] = (article, digest)

@@ -56,7 +56,7 @@ def passages(article: Article) -> list[Passage]:
     out: list[Passage] = []
     if title:
         out.append(Passage(aid, loc, "title", "", "", title, title))
-    for question in article.meta.questions:
+    for question in article.questions:  # the front matter's and the learned ones (kb/content/learned.py)
         q = question.strip()
         if q:
             out.append(Passage(aid, loc, "question", "", "", q, q))

@@ -5,7 +5,7 @@ When `kb.toml` says what the index says, every locale folder is an enabled local
 files differ in stat (edited, added, removed), this reads just those files and the other files of
 their translation groups (kb/content/changes.py), plus the groups the live delta already changed,
 and writes a delta over the live generation's base (kb/search/index/delta.py). Anything else (a new
-locale folder, a changed kb.toml, a duplicate id, a change too large for a delta) loads the whole
+locale folder, a changed kb.toml or learned-questions.toml, a duplicate id, a change too large for a delta) loads the whole
 help center through the parse cache and builds as `build_index` always does. Both give the same
 index.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kb.content.changes import find_changes, load_changed
 from kb.content.config import load_config
+from kb.content.learned import attach_learned, learned_path
 from kb.content.library import Library
 from kb.content.problems import Problem
 from kb.search import files
@@ -57,11 +58,23 @@ def update_index(content: Path, data_dir: Path, embedder: Embedder, *, ann_thres
     return Update(report, library.problems, False, len(library.articles), time.perf_counter() - started)
 
 
+def _learned_changed(root: Path, gen: Path) -> bool:
+    """Learned questions (kb/content/learned.py) live in one file for all articles: when it, or the
+    help-center folder (the file added or removed), changed since the live generation, read everything."""
+    try:
+        built = gen.stat().st_mtime_ns
+        sidecar = learned_path(root)
+        stamps = [root.stat().st_mtime_ns] + ([sidecar.stat().st_mtime_ns] if sidecar.exists() else [])
+    except OSError:
+        return True
+    return max(stamps) >= built
+
+
 def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | None:
     """The translation groups touched since the live generation, as a library, and its scope;
     None when the whole help center must be read."""
     gen = current_generation(data_dir)
-    if gen is None or os.environ.get("KB_QUICK_INDEX", "1") == "0":
+    if gen is None or os.environ.get("KB_QUICK_INDEX", "1") == "0" or _learned_changed(root, gen):
         return None
     built = files.read(gen, root)
     if built is None:
@@ -76,5 +89,6 @@ def _quick_library(root: Path, data_dir: Path) -> tuple[Library, Scope, int] | N
     changed = load_changed(root, found, built.table, also=built.delta_ids)
     if changed is None:
         return None
-    library = Library(root=root, config=config, articles=changed.articles, problems=changed.problems)
+    problems = changed.problems + attach_learned(changed.articles, root, report_missing=False)
+    library = Library(root=root, config=config, articles=changed.articles, problems=problems)
     return library, Scope(generation=gen.name, ids=changed.ids, files=changed.table), changed.read

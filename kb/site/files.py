@@ -23,7 +23,7 @@ def search_index(site: Site, locale: str) -> str:
             "url": site.routes.article(locale, entry.category, entry.id),
             "category": site.config.category_title(entry.category, locale), "category_key": entry.category,
             "sections": {s.anchor: s.heading for s in split_sections(article.body) if s.anchor},
-            "questions": article.meta.questions, "tags": article.meta.tags,
+            "questions": article.questions, "tags": article.meta.tags,
             "excerpt": text[:240], "text": text[:MAX_TEXT],
             "machine_translated": entry.machine, "fallback": entry.fallback, "stale": entry.stale,
         })

@@ -142,6 +142,9 @@ class FeedbackRequest(BaseModel):
     locale: str = Field(min_length=1, max_length=35)
     helpful: bool
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    search_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description=(
+        "search_id of the search the shopper opened the article from: a helpful answer marks that search "
+        "resolved, evidence for a suggested question (kb questions)."))
 
 
 class FeedbackResponse(BaseModel):

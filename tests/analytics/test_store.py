@@ -68,10 +68,11 @@ def test_migrations_create_the_schema(store: Store) -> None:
     inspector = sa.inspect(store.engine)
     assert {"queries", "feedback", "alembic_version"} <= set(inspector.get_table_names())
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     assert {c["name"] for c in inspector.get_columns("queries")} == {
         "id", "ts", "endpoint", "locale", "query_scrubbed", "decision", "confidence", "top_ids", "top_scores",
-        "served_machine", "served_fallback", "generation", "search_id", "tracks_clicks", "clicked_id", "clicked_rank"}
+        "served_machine", "served_fallback", "generation", "search_id", "tracks_clicks", "clicked_id", "clicked_rank", "client",
+        "helpful_id"}
     assert {c["name"] for c in inspector.get_columns("feedback")} == {
         "id", "ts", "article_id", "locale", "helpful", "reason_scrubbed"}
 
@@ -104,6 +105,7 @@ def test_upgrade_from_the_first_schema_keeps_the_rows(db_url: str, tmp_path: Pat
         (row,) = store.list_queries()
         assert row["query_scrubbed"] == "alt" and row["top_ids"] == ["a"]
         assert row["tracks_clicks"] is False and row["search_id"] is None and row["clicked_id"] is None
+        assert row["client"] is None and row["helpful_id"] is None
     finally:
         store.close()
 
@@ -118,6 +120,57 @@ def test_a_click_is_kept_once_and_only_on_a_returned_article(store: Store) -> No
     site, bot = sorted(store.list_queries(), key=lambda r: r["query_scrubbed"])[::-1]
     assert (site["tracks_clicks"], site["clicked_id"], site["clicked_rank"]) == (True, "late-parcel", 2)
     assert (bot["tracks_clicks"], bot["search_id"], bot["clicked_id"]) == (False, None, None)
+
+
+def test_clients_are_stored_as_keyed_hashes_only(store: Store) -> None:
+    _log(store, client="203.0.113.7|Firefox")
+    _log(store, client="203.0.113.7|Firefox")
+    _log(store, client="198.51.100.2|Firefox")
+    _log(store)
+    keys = [r["client"] for r in store.list_queries()]
+    assert keys[0] is None and keys[1] != keys[2] == keys[3]
+    assert all(len(k) == 32 and "203" not in k for k in keys[1:])
+
+
+def _resolved(store: Store, query: str, client: str, at: dt.datetime, click: str | None = "late-parcel",
+              sid: str | None = None) -> str:
+    sid = sid or uuid.uuid4().hex
+    _log(store, query, search_id=sid, tracks_clicks=True, client=client, at=at)
+    if click:
+        assert store.record_click(sid, click)
+    return sid
+
+
+def test_resolved_searches_need_an_open_article_and_no_search_soon_after(store: Store) -> None:
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    window = dt.timedelta(minutes=5)
+    _resolved(store, "parcel late", "a", t0)  # opened, searched again 1 min later: not resolved
+    _resolved(store, "parcel is late call 0171 2345678", "a", t0 + dt.timedelta(minutes=1))  # then quiet
+    _resolved(store, "no click", "b", t0, click=None)
+    _resolved(store, "opened, then a new search after the window", "c", t0)
+    _resolved(store, "later", "c", t0 + dt.timedelta(minutes=6), click=None)
+    _log(store, "no client", search_id="f" * 32, tracks_clicks=True, at=t0)
+    assert store.record_click("f" * 32, "late-parcel")
+    _resolved(store, "too recent to tell", "d", t0 + dt.timedelta(minutes=58))
+    found = store.resolved_searches(window, now=t0 + dt.timedelta(hours=1))
+    assert [(r.query, r.article_id, r.how) for r in found] == [
+        ("opened, then a new search after the window", "late-parcel", "stayed"),
+        ("parcel is late call <phone>", "late-parcel", "stayed")]
+    assert found[0].client != found[1].client and found[0].ts == t0
+    assert store.resolved_searches(window, since=t0 + dt.timedelta(minutes=30), now=t0 + dt.timedelta(hours=1)) == []
+
+
+def test_a_helpful_mark_resolves_the_search_it_came_from(store: Store) -> None:
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    sid = _resolved(store, "where is my parcel", "a", t0, click=None)
+    _resolved(store, "next question", "a", t0 + dt.timedelta(seconds=30), click=None)
+    store.add_feedback(article_id="cancel-order", locale="de", helpful=True, search_id=sid)  # not among its results
+    store.add_feedback(article_id="track-order", locale="de", helpful=False, search_id=sid)
+    assert store.resolved_searches(dt.timedelta(minutes=5), now=t0 + dt.timedelta(hours=1)) == []
+    store.add_feedback(article_id="track-order", locale="de", helpful=True, search_id=sid)
+    (found,) = store.resolved_searches(dt.timedelta(minutes=5), now=t0 + dt.timedelta(hours=1))
+    assert (found.query, found.article_id, found.how) == ("where is my parcel", "track-order", "helpful")
+    assert len(store.list_feedback()) == 3
 
 
 def test_served_counts_tally_each_article_once_per_query_and_locale(store: Store, tmp_path: Path) -> None:

@@ -319,3 +319,37 @@ def test_article_sized_forms_pass_the_body_limit(desk: tuple[TestClient, Path]) 
     assert body.strip() in (content / REFUND_DE).read_text()
     assert client.post("/v1/feedback", content=b"{" + b" " * 20_000 + b"}",
                        headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_suggested_questions_are_listed_and_decided_under_the_editors_name(desk: tuple[TestClient, Path],
+                                                                           tmp_path: Path) -> None:
+    import uuid
+
+    from kb.content.learned import load_learned
+
+    client, content = desk
+    _signed_in(client)
+    assert "No suggestions in this window" in client.get("/admin/questions").text
+    store = open_store(tmp_path / "data")
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    for n in range(3):
+        sid = uuid.uuid4().hex
+        store.log_query(endpoint="search", locale="en", query="six digit code from my banking app <script>",
+                        decision="answer", confidence=0.6, top_ids=["pay-with-blik"], top_scores=[0.7],
+                        served_machine=False, served_fallback=False, generation="g", search_id=sid,
+                        tracks_clicks=True, client=f"shopper-{n}", at=at + dt.timedelta(minutes=n))
+        assert store.record_click(sid, "pay-with-blik")
+    store.close()
+    page = client.get("/admin/questions").text
+    assert "six digit code from my banking app &lt;script&gt;" in page and "<script>" not in page.split("<main")[1]
+    assert "(accepted by the automatic rule)" in page  # 3 shoppers, all found this article
+    sid = form_value(page, "id")
+    refused = client.post("/admin/questions", data={"id": sid, "action": "accept"})
+    assert refused.status_code == 403
+    unknown = client.post("/admin/questions", data={"csrf": form_value(page, "csrf"), "id": "0" * 8, "action": "accept"})
+    assert unknown.status_code == 404
+    done = client.post("/admin/questions", data={"csrf": form_value(page, "csrf"), "id": sid, "action": "accept"})
+    assert done.status_code == 200 and "Accepted" in done.text and "No suggestions in this window" in done.text
+    (entry,) = load_learned(content)
+    assert (entry.article, entry.locale, entry.status, entry.clients) == ("pay-with-blik", "en", "accepted", 3)
+    assert entry.question == "six digit code from my banking app <script>" and entry.by

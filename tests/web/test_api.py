@@ -505,6 +505,24 @@ def test_clicks_from_the_site_search_page(client: TestClient, store: Store) -> N
     _error(client.post("/v1/click", json={"search_id": search_id}), 422, "article_id")
 
 
+def test_a_helpful_answer_resolves_the_search_it_came_from(client: TestClient, store: Store) -> None:
+    headers = {"user-agent": "resolved-search-test"}
+    body = client.get("/v1/search", params={"q": "Bestellung stornieren", "lang": "de", "track": "true"},
+                      headers=headers).json()
+    first = body["hits"][0]["id"]
+    r = client.post("/v1/feedback", json={"article_id": first, "locale": "de", "helpful": True,
+                                          "search_id": body["search_id"]})
+    assert r.status_code == 201
+    row = next(x for x in store.list_queries(limit=5) if x["search_id"] == body["search_id"])
+    assert row["helpful_id"] == first and row["client"] and "testclient" not in row["client"]
+    again = client.get("/v1/search", params={"q": "Rückgabe", "lang": "de"}, headers=headers).json()
+    other = client.get("/v1/search", params={"q": "Rückgabe", "lang": "de"}, headers={"user-agent": "other"}).json()
+    keys = {x["search_id"]: x["client"] for x in store.list_queries(limit=5)}
+    assert keys[again["search_id"]] == row["client"] != keys[other["search_id"]]
+    _error(client.post("/v1/feedback", json={"article_id": first, "locale": "de", "helpful": True,
+                                             "search_id": "nope"}), 422, "search_id")
+
+
 # -- the query log -------------------------------------------------------------------------------
 def test_queries_are_logged_scrubbed(client: TestClient, store: Store) -> None:
     q = "refund for KM-12345678 paid with 4111 1111 1111 1111, mail anna.k@example.org IBAN DE89370400440532013000"

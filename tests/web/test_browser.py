@@ -108,6 +108,7 @@ def test_german_shopper_searches_opens_english_article_and_gives_feedback(
     assert [(r["locale"], r["helpful"]) for r in rows] == [("de", True)]
     searched = [r for r in store.list_queries() if r["tracks_clicks"]]  # type: ignore[attr-defined]
     assert [(r["locale"], r["clicked_id"]) for r in searched] == [("de", "track-parcel")]  # the opened result
+    assert searched[0]["helpful_id"] == "track-parcel" and searched[0]["client"]  # "Ja" resolved that search
     assert errors == []
 
 

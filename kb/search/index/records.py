@@ -120,7 +120,7 @@ def _digest(values: tuple[str | bool | None, ...]) -> str:
 
 def passage_key(article: Article, version: str) -> str:
     """Everything `passages(article)` reads: equal keys give equal passages."""
-    questions = article.meta.questions
+    questions = article.questions
     return _digest((version, article.id, article.locale, article.title, str(len(questions)), *questions,
                     article.body))
 

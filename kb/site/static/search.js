@@ -32,6 +32,8 @@
   function reportClick(searchId, hit) {
     if (!searchId || !navigator.sendBeacon) return;
     var body = JSON.stringify({ search_id: searchId, article_id: hit.id });
+    /* the article page sends it back with "helpful" (a resolved search: kb questions) */
+    try { sessionStorage.setItem("kb-from-search:" + hit.id, searchId); } catch (e) { /* storage off */ }
     try { navigator.sendBeacon(cfg.api + "/click", new Blob([body], { type: "application/json" })); } catch (e) { /* best effort */ }
   }
 

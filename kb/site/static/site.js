@@ -324,6 +324,9 @@
     function send(helpful, reason) {
       var body = { article_id: box.dataset.article, locale: box.dataset.locale, helpful: helpful };
       if (reason) body.reason = reason;
+      var fromSearch = null;
+      try { fromSearch = sessionStorage.getItem("kb-from-search:" + box.dataset.article); } catch (e) { /* storage off */ }
+      if (fromSearch && /^[0-9a-f]{32}$/.test(fromSearch)) body.search_id = fromSearch;
       buttons.forEach(function (b) { b.disabled = true; });
       return fetchJSON(cfg.api + "/feedback", {
         method: "POST",

@@ -54,7 +54,8 @@ def feedback_router(engine: Engine, store: Store | None, writes: StoreWrites | N
             raise ApiError(422, "locale", f"{body.locale!r} is not served here; use one of {', '.join(engine.locales)}")
         if store is not None:
             _stored(writes, "store feedback", lambda: store.add_feedback(
-                article_id=body.article_id, locale=locale, helpful=body.helpful, reason=body.reason))
+                article_id=body.article_id, locale=locale, helpful=body.helpful, reason=body.reason,
+                search_id=body.search_id))
         return m.FeedbackResponse()
 
     return api

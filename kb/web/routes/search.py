@@ -28,6 +28,11 @@ def search_router(engine: Engine, store: Store | None, writes: StoreWrites | Non
     api = APIRouter(prefix=API_PREFIX, tags=["search"])
     writes = writes or StoreWrites()
 
+    def _client(request: Request) -> str | None:
+        """What tells shoppers apart: address (the proxy-resolved one) and user agent; the store keeps a keyed hash."""
+        host = request.client.host if request.client else ""
+        return f"{host}|{request.headers.get('user-agent', '')}" if host else None
+
     def _log(store: Store | None, **row: Any) -> None:
         if store is not None:  # the shopper gets the answer even when the log is down (counted in /healthz)
             writes.attempt("log a query", lambda: store.log_query(**row))
@@ -48,11 +53,11 @@ def search_router(engine: Engine, store: Store | None, writes: StoreWrites | Non
         _log(logged, endpoint="search", locale=result.locale, query=result.query, decision=result.decision,
              confidence=result.confidence, top_ids=[h.id for h in result.hits], top_scores=[h.score for h in result.hits],
              served_machine=bool(top and top.machine_translated), served_fallback=bool(top and top.fallback),
-             generation=result.generation, search_id=search_id, tracks_clicks=track)
+             generation=result.generation, search_id=search_id, tracks_clicks=track, client=_client(request))
         return m.search_response(result, search_id)
 
     @api.post("/answer", response_model=m.AnswerResponse, responses=documented(400, 413, 422))
-    def answer(body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> BaseModel:
+    def answer(request: Request, body: m.AnswerRequest, accept_language: AcceptLanguage = None) -> BaseModel:
         """For chatbots: answer, clarify (choose among the alternatives) or handoff (to a person)."""
         out = engine.answer(body.question, lang=body.lang, accept_language=accept_language)
         cited = out.citations + out.alternatives
@@ -61,7 +66,7 @@ def search_router(engine: Engine, store: Store | None, writes: StoreWrites | Non
              confidence=out.confidence, top_ids=[c.id for c in cited], top_scores=[c.score for c in cited],
              served_machine=bool(cited and cited[0].machine_translated),
              served_fallback=bool(cited and cited[0].fallback), generation=out.generation, search_id=search_id,
-             tracks_clicks=body.track)
+             tracks_clicks=body.track, client=_client(request))
         return m.answer_response(out, search_id)
 
     @api.get("/suggest", response_model=m.SuggestResponse, responses=documented(422))
