@@ -176,7 +176,9 @@ def test_kb_index_says_what_it_read_and_what_it_wrote(tmp_path: Path, capsys: py
     assert main(args) == 0
     second = capsys.readouterr().out
     assert "read 1 changed or related files" in second and "1 embedded" in second
-    assert f"a delta over {first.split('generation ')[1].strip()}" in second
+    assert f"a delta over {first.split('generation ')[1].split()[0]}" in second
+    # then one line on the ranking weights (kb/search/calibration.py): one model, nothing to weigh
+    assert second.splitlines()[-1].startswith("ranking weights: default (a single model")
 
 
 def test_kb_index_takes_the_index_threshold_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
