@@ -112,6 +112,8 @@ def save(data_dir: Path, cal: Calibration) -> None:
 
 def fingerprint(index: Any, embedder_version: str) -> str:
     digest = hashlib.sha256(embedder_version.encode())
+    # the rule itself: a new grid, default or threshold is measured anew
+    digest.update(repr((USE_GRID, LEX_GRID, USE_WEIGHT, LEX_WEIGHT, MIN_QUESTIONS, BOOTSTRAP)).encode())
     digest.update(str(index.manifest.get("split_version", "")).encode())
     for p in index.passages:
         digest.update(f"{p.article_id}\x1f{p.locale}\x1f{p.kind}\x1f{p.text}\x1e".encode())
