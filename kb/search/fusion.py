@@ -34,6 +34,13 @@ LEX_WEIGHT = 0.03
 # the decision always reads scores fused with them, whatever weights order the results.
 DECISION_USE_WEIGHT = 0.25
 DECISION_LEX_WEIGHT = 0.05
+# For a query or passage in a language USE does not know, its cosine is not used: it is
+# estimated from e5's, cos_USE ~ a + b * cos_e5 (least squares over the dense candidates of 180
+# queries of each of bitext-en, xsid-xling and xquad-r-xling, where USE knows every language),
+# so that such passages are scored on the same scale as the others. Giving USE weight zero
+# instead (e5's cosine alone) put them on e5's higher scale: it lost 0.007-0.04 mrr@10 on
+# xquad-r-pooled (BENCHMARKS.md, "Fusion").
+USE_FROM_E5 = (-1.642, 2.257)
 
 
 def language(locale: str) -> str:
@@ -57,12 +64,15 @@ class Part:
 class Fusion:
     parts: tuple[Part, ...]
     weights: tuple[float, ...]  # scoring weights, summing to 1
+    unknown: str = "estimate"  # a part's cosine for a language it does not know: "estimate" or "zero" weight
 
     @classmethod
-    def of(cls, embedder: object, use_weight: float | None = None, aware: bool = True) -> Fusion | None:
+    def of(cls, embedder: object, use_weight: float | None = None, aware: bool = True,
+           unknown: str = "estimate") -> Fusion | None:
         """The fusion of an ensemble embedder (None for a single model). `use_weight` overrides
         USE_WEIGHT for the USE part (a calibration, a benchmark); `aware=False` asks every model
-        about every language (the fusion before issue 15, for comparison)."""
+        about every language (the fusion before issue 15, for comparison); `unknown="zero"` gives
+        a model weight zero for a language it does not know instead of estimating its cosine."""
         parts_of = getattr(embedder, "parts", None)
         if not parts_of:
             return None
@@ -78,7 +88,9 @@ class Fusion:
             weights = tuple(use if p.name == "use-multilingual" else 1.0 - use for p in parts)
         else:
             weights = tuple(p.stored for p in parts)
-        return cls(tuple(parts), weights)
+        if unknown not in ("estimate", "zero"):
+            raise ValueError(f"unknown={unknown!r}: use 'estimate' or 'zero'")
+        return cls(tuple(parts), weights, unknown)
 
     def pair_weights(self, query_locale: str, passage_locale: str) -> np.ndarray:
         w = np.array([wi if p.knows(query_locale) and p.knows(passage_locale) else 0.0
@@ -115,7 +127,18 @@ class Fusion:
         return cos / np.array([p.stored if p.stored > 0 else 1.0 for p in self.parts])
 
     def combine(self, cos: np.ndarray, query_locale: str, passage_locales: list[str]) -> np.ndarray:
-        """The dense scores from `cosines`, weighed by the parts that know both languages."""
+        """The dense scores from `cosines`: a part that does not know the query's or the
+        passage's language has its cosine estimated from the universal part's (or, with
+        unknown="zero", its weight shared by the parts that know both)."""
+        universal = next((i for i, p in enumerate(self.parts) if p.languages is None), None)
+        if self.unknown == "estimate" and universal is not None:
+            seen: dict[str, np.ndarray] = {}
+            known = np.stack([seen.setdefault(loc, np.array([p.knows(query_locale) and p.knows(loc)
+                                                             for p in self.parts]))
+                              for loc in passage_locales]) if passage_locales else np.ones((0, len(self.parts)), bool)
+            a, b = USE_FROM_E5
+            estimate = a + b * cos[:, universal]
+            return np.where(known, cos, estimate[:, None]) @ np.asarray(self.weights)
         cache: dict[str, np.ndarray] = {}
         w = np.stack([cache.setdefault(loc, self.pair_weights(query_locale, loc)) for loc in passage_locales])
         return (cos * w).sum(axis=1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kb.search.embedders import Ensemble
-from kb.search.fusion import USE_LANGUAGES, Fusion
+from kb.search.fusion import USE_FROM_E5, USE_LANGUAGES, Fusion
 
 
 @dataclass
@@ -52,16 +52,26 @@ def test_scores_are_the_scoring_weights_mean_whatever_the_stored_weights() -> No
         assert p @ vec[0] == pytest.approx(got, abs=1e-5)
 
 
-def test_use_counts_zero_for_a_language_it_does_not_know() -> None:
+def test_a_language_use_does_not_know_gets_its_cosine_estimated_from_e5() -> None:
     assert "el" not in USE_LANGUAGES and "hi" not in USE_LANGUAGES and "de" in USE_LANGUAGES
     fusion, q, p, cos_use, cos_e5 = _setup()
-    # Greek passages: e5 alone, whatever the query's language; a Greek query: e5 alone too
-    got = fusion.scores(q, p, "de", ["el", "en", "el", "hi", "en"])
+    a, b = USE_FROM_E5
+    estimated = 0.1 * (a + b * cos_e5) + 0.9 * cos_e5  # USE's part on e5's evidence, same scale
     mixed = 0.1 * cos_use + 0.9 * cos_e5
-    assert got == pytest.approx([cos_e5[0], mixed[1], cos_e5[2], cos_e5[3], mixed[4]], abs=1e-5)
-    assert fusion.scores(q, p, "el-GR", ["en"] * 5) == pytest.approx(cos_e5, abs=1e-5)
+    got = fusion.scores(q, p, "de", ["el", "en", "el", "hi", "en"])
+    assert got == pytest.approx([estimated[0], mixed[1], estimated[2], estimated[3], mixed[4]], abs=1e-5)
+    assert fusion.scores(q, p, "el-GR", ["en"] * 5) == pytest.approx(estimated, abs=1e-5)
+    # the older rule, kept for comparison: weight zero, e5's cosine alone
+    zero = Fusion.of(fusion_embedder(), 0.1, unknown="zero")
+    assert zero is not None
+    assert zero.scores(q, p, "de", ["el", "en", "el", "hi", "en"]) == pytest.approx(
+        [cos_e5[0], mixed[1], cos_e5[2], cos_e5[3], mixed[4]], abs=1e-5)
     assert fusion.pair_weights("vi", "en").tolist() == [0.0, 1.0]
     assert fusion.pair_weights("pt-BR", "en").tolist() == pytest.approx([0.1, 0.9])
+
+
+def fusion_embedder() -> Ensemble:
+    return Ensemble([Model("use-multilingual", 6), Model("e5-small", 4)], [0.25, 0.75])  # type: ignore[list-item]
 
 
 def test_a_help_center_with_unknown_languages_is_searched_twice() -> None:
@@ -81,3 +91,5 @@ def test_language_blind_fusion_for_comparison_and_bad_weight() -> None:
     assert blind is not None and blind.pair_weights("el", "hi").tolist() == pytest.approx([0.3, 0.7])
     with pytest.raises(ValueError, match="use_weight"):
         Fusion.of(ens, 1.5)
+    with pytest.raises(ValueError, match="unknown"):
+        Fusion.of(ens, 0.1, unknown="guess")

@@ -163,7 +163,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     ("ru", "Где моя пос", "Где моя посылка?"),
 ])
 def test_suggestions_complete_a_prefix(engine, locale: str, prefix: str, title: str) -> None:  # type: ignore[no-untyped-def]
-    got = engine.suggest(prefix, lang=locale)
+    got = engine.suggest(prefix, lang=locale).suggestions
     assert got and got[0].title == title, [s.title for s in got]
 
 
