@@ -155,7 +155,8 @@ class RayEmbedding:
         with warnings.catch_warnings():  # Ray 2.60 deprecates extra actor options; its own code still reads them
             warnings.simplefilter("ignore", DeprecationWarning)
             ds = ds.map_batches(actor_class(make, self.threads), batch_size=1, batch_format="numpy",
-                                compute=ActorPoolStrategy(min_size=1, max_size=size, max_tasks_in_flight_per_actor=2),
+                                compute=ActorPoolStrategy(min_size=1, max_size=size, initial_size=size,
+                                                            max_tasks_in_flight_per_actor=2),
                                 num_cpus=self.threads, num_gpus=1 if gpu else 0,
                                 # a task is not run again by Ray: a result the driver already holds
                                 # would be embedded again when its node dies (lineage reconstruction);
