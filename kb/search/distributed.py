@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import socket
 import sys
 import time
 import warnings
@@ -190,6 +191,7 @@ def connect(address: str) -> Any:
     import ray
 
     if not ray.is_initialized():
+        reachable(address)  # Ray itself retries an address where nothing listens for minutes
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -199,6 +201,20 @@ def connect(address: str) -> Any:
         ctx.enable_progress_bars = False  # kb's own progress display shows the passages done
         ctx.print_on_execution_start = False
     return ray
+
+
+def reachable(address: str, timeout: float = 10.0) -> None:
+    """KbError unless something accepts a TCP connection at HOST:PORT (`auto` is not checked)."""
+    m = _ADDRESS.fullmatch(address)
+    if m is None:
+        return
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    try:
+        with socket.create_connection((host, int(m.group(1))), timeout=timeout):
+            return
+    except OSError as exc:
+        raise KbError(f"--ray {address}: nothing answers there ({exc.strerror or exc}): start the head with "
+                      "`ray start --head` and give the address it prints") from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ as a local build and a build that outlives its worker node."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -50,6 +51,28 @@ def test_ray_not_installed_names_the_fix(monkeypatch: pytest.MonkeyPatch, capsys
     assert main(["index", "--ray", "127.0.0.1:6379"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'--ray'" in err and "pip install 'kb-helpcenter[ray]'" in err
+
+
+def test_an_address_where_nothing_listens_fails_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ray would retry it for minutes; kb checks the port first (one line, exit 1)."""
+    import socket
+
+    from helpers import write_help_center
+
+    with socket.socket() as s:  # a port that was free a moment ago, now closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(KbError, match=f"--ray 127.0.0.1:{port}: nothing answers there"):
+        distributed.reachable(f"127.0.0.1:{port}")
+    if not importlib.util.find_spec("ray"):
+        return
+    content = write_help_center(tmp_path / "content")
+    started = time.monotonic()
+    code = main(["index", "-c", str(content), "-d", str(tmp_path / "data"), "--ray", f"127.0.0.1:{port}",
+                 "-e", "e5-small-nano"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and time.monotonic() - started < 60
+    assert err[-1].startswith(f"kb: error: --ray 127.0.0.1:{port}: nothing answers there")
 
 
 def test_importing_kb_does_not_import_ray() -> None:
