@@ -20,6 +20,7 @@ cache either way, and the next `kb index` embeds only the rest.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import re
@@ -138,6 +139,8 @@ class RayEmbedding:
                                       "embedding cache, run kb index again for the rest") from exc
                     self._say(f"--ray: the run failed ({_first_line(exc)}); sending the "
                               f"{total - len(out)} passages still missing again")
+                    del exc
+                    ray = reconnect(self.address)
         finally:
             finish = getattr(progress, "finish", None)
             if finish is not None:
@@ -174,6 +177,17 @@ class RayEmbedding:
         (self.log or partial(print, file=sys.stderr, flush=True))(line)
 
 
+def reconnect(address: str) -> Any:
+    """After a failed run: leave the cluster and join it again as a new job. A failed Ray Data
+    run can leave an actor alive (seen with 2.60: a pool actor holding its CPU, so the next
+    run's pool never starts); Ray ends every actor of a job whose driver has gone."""
+    import ray
+
+    ray.shutdown()
+    gc.collect()
+    return connect(address)
+
+
 def actor_class(make: Callable[[], Embedder], threads: int) -> type[EmbedActor]:
     return type("EmbedActor", (EmbedActor,), {"make": staticmethod(make), "threads": threads})
 
@@ -200,6 +214,9 @@ def connect(address: str) -> Any:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # kb's own progress display shows the passages done
         ctx.print_on_execution_start = False
+        # an actor that dies while loading the embedder (placed on a node that is dying) is replaced,
+        # three times in a row at most, rather than failing the run
+        ctx.max_consecutive_actor_init_deaths = 3
     return ray
 
 
