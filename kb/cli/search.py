@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt, EmbedderOpt, bad_parameter
+from kb.cli.options import DEFAULT_CONTENT, DEFAULT_DATA, ContentOpt, DataOpt, EmbedderOpt, RayOpt, bad_parameter
 from kb.search.names import DEFAULT
 
 
@@ -19,6 +19,7 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
           ann_threshold: Annotated[int | None, typer.Option(min=1, help=(
               "Passages above which an approximate (IVF) index replaces exact search "
               "(default: the index's own threshold)."))] = None,
+          ray: RayOpt = None,
           verify: Annotated[bool, typer.Option("--verify", help=(
               "Build nothing: check the live generation on disk (every file against the hash its manifest "
               "records, and the counts that must agree); one line per problem, exit status 1 if any."))] = False,
@@ -30,16 +31,27 @@ def index(content: ContentOpt = DEFAULT_CONTENT, data: DataOpt = DEFAULT_DATA,
         verify_index(data)
         return
     from kb.search.embedders import get_embedder
+    from kb.search.embedding import embed_missing
     from kb.search.index import ANN_THRESHOLD  # read here, not in the signature: the import loads faiss
     from kb.search.progress import EmbedProgress
     from kb.search.update import update_index
 
-    model = get_embedder(embedder, device)
+    embed_with = embed_missing
+    if ray is not None:  # the actors embed on --device; this machine reads the embedder's identity on the CPU
+        from kb.errors import KbError
+        from kb.search.distributed import RayEmbedding, check_address
+
+        try:
+            address = check_address(ray)
+        except KbError as exc:
+            raise bad_parameter("--ray", str(exc)) from None
+        embed_with = RayEmbedding(address, embedder, device)
+    model = get_embedder(embedder, "cpu" if ray is not None and device == "cuda" else device)
     progress = EmbedProgress()  # a bar with passages/s and time left on a terminal, then a summary line
 
     # only files changed since the last run are read when few changed; else all (parsed once)
     update = update_index(content, data, model, progress=progress,
-                          ann_threshold=ANN_THRESHOLD if ann_threshold is None else ann_threshold)
+                          ann_threshold=ANN_THRESHOLD if ann_threshold is None else ann_threshold, embed_with=embed_with)
     for problem in update.problems:
         typer.echo(f"skipped: {problem}", err=True)
     report = update.report

@@ -26,6 +26,10 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _cores() -> int:
+    """The cores this process may use: KB_EMBED_THREADS when set (an actor of a Ray pool that holds
+    fewer CPUs than the machine has, kb/search/distributed.py), else the CPU affinity."""
+    if os.environ.get("KB_EMBED_THREADS", "").isdigit() and int(os.environ["KB_EMBED_THREADS"]) > 0:
+        return int(os.environ["KB_EMBED_THREADS"])
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -23,6 +23,11 @@ BATCH_CHARS = 24_000  # text a batch holds: about 32 of the longest passages, ma
 BATCH_MOST = 256  # passages a batch holds at most (a progress step, and what a killed run can lose)
 
 
+# how a build embeds what the cache lacks: embed_missing here, or kb/search/distributed.py's
+# RayEmbedding on a cluster; both take embed_missing's arguments
+EmbedMissing = Callable[..., dict[str, np.ndarray]]
+
+
 @dataclass(frozen=True)
 class EmbedStats:
     embedded: int  # passages embedded (and saved) now

@@ -25,6 +25,7 @@ from kb.content.library import Library
 from kb.content.problems import Problem
 from kb.search import files
 from kb.search.embedders import Embedder
+from kb.search.embedding import EmbedMissing, embed_missing
 from kb.search.index import ANN_THRESHOLD, BuildReport, Scope, build_delta, build_index, current_generation
 
 QUICK_MAX_FILES = 1000  # changed files above which the whole help center is read
@@ -40,8 +41,10 @@ class Update:
 
 
 def update_index(content: Path, data_dir: Path, embedder: Embedder, *, ann_threshold: int = ANN_THRESHOLD,
-                 progress: Callable[[int, int], None] | None = None) -> Update:
-    """Bring the index in `data_dir` up to date with the help center in `content`."""
+                 progress: Callable[[int, int], None] | None = None,
+                 embed_with: EmbedMissing = embed_missing) -> Update:
+    """Bring the index in `data_dir` up to date with the help center in `content`; `embed_with`
+    embeds the passages the cache lacks (kb/search/distributed.py: on a Ray cluster)."""
     started = time.perf_counter()
     content, data_dir = Path(content), Path(data_dir)
     try:
@@ -50,11 +53,12 @@ def update_index(content: Path, data_dir: Path, embedder: Embedder, *, ann_thres
         quick = None  # a damaged file table (entries not as written): read everything
     if quick is not None:
         library, scope, read = quick
-        report = build_delta(library, data_dir, embedder, scope, progress=progress)
+        report = build_delta(library, data_dir, embedder, scope, progress=progress, embed_with=embed_with)
         if report is not None:
             return Update(report, library.problems, True, read, time.perf_counter() - started)
     library = Library.load(content, cache_dir=data_dir / "cache")
-    report = build_index(library, data_dir, embedder, ann_threshold=ann_threshold, progress=progress)
+    report = build_index(library, data_dir, embedder, ann_threshold=ann_threshold, progress=progress,
+                         embed_with=embed_with)
     return Update(report, library.problems, False, len(library.articles), time.perf_counter() - started)
 
 

@@ -36,7 +36,7 @@ from kb.content.library import Library
 from kb.search import files
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder
-from kb.search.embedding import embed_missing
+from kb.search.embedding import EmbedMissing, embed_missing
 from kb.search.index import delta, integrity
 from kb.search.index.dense import ANN_THRESHOLD, assemble_vectors, faiss_index
 from kb.search.index.layout import collecting_garbage, new_name, swap_in, writer_lock
@@ -102,6 +102,7 @@ def build_index(
     ann_threshold: int = ANN_THRESHOLD,
     delta_min: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    embed_with: EmbedMissing = embed_missing,
 ) -> BuildReport:
     """Embed what changed, write a new generation, swap it in. Returns what was done.
 
@@ -110,23 +111,26 @@ def build_index(
     (hard-linked). The result is the same as a build from scratch with the same embeddings.
     A small change to an index of `delta_min` (default delta.DELTA_MIN) passages or more writes a
     delta generation instead (delta.py): the base's files hard-linked, and what changed.
+    `embed_with` embeds what the cache lacks (kb/search/distributed.py: on a Ray cluster).
     """
     report = _build(library, data_dir, embedder, ann_threshold,
-                    delta.DELTA_MIN if delta_min is None else delta_min, progress, None)
+                    delta.DELTA_MIN if delta_min is None else delta_min, progress, None, embed_with)
     assert report is not None
     return report
 
 
 def build_delta(library: Library, data_dir: Path, embedder: Embedder, scope: Scope, *,
-                progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
+                progress: Callable[[int, int], None] | None = None,
+                embed_with: EmbedMissing = embed_missing) -> BuildReport | None:
     """A delta generation over `scope.generation` from a library of some translation groups
     (kb/search/update.py), or None when the live generation is another one, or too small for
     deltas (delta.DELTA_MIN), or the change too large: then a build from the whole library is needed."""
-    return _build(library, data_dir, embedder, ANN_THRESHOLD, delta.DELTA_MIN, progress, scope)
+    return _build(library, data_dir, embedder, ANN_THRESHOLD, delta.DELTA_MIN, progress, scope, embed_with)
 
 
 def _build(library: Library, data_dir: Path, embedder: Embedder, ann_threshold: int, delta_min: int,
-           progress: Callable[[int, int], None] | None, scope: Scope | None) -> BuildReport | None:
+           progress: Callable[[int, int], None] | None, scope: Scope | None,
+           embed_with: EmbedMissing = embed_missing) -> BuildReport | None:
     started = time.perf_counter()
     data_dir = Path(data_dir)
     with writer_lock(data_dir), collecting_garbage(data_dir):
@@ -135,12 +139,12 @@ def _build(library: Library, data_dir: Path, embedder: Embedder, ann_threshold: 
             return None
         work = plan(library, prev, scope)
         if prev is not None and delta.fits(prev, work.parts, lexical_version(), delta_min, work.considered):
-            _reused, embedded = embed(work.parts, prev, data_dir, embedder, progress)
+            _reused, embedded = embed(work.parts, prev, data_dir, embedder, progress, embed_with)
             table = scope.files if scope is not None else files.table_of(library, work.keys())
             return write_delta(library, data_dir, embedder, prev, work, table, embedded, started)
         if scope is not None:
             return None
-        reused, embedded = embed(work.parts, prev, data_dir, embedder, progress)
+        reused, embedded = embed(work.parts, prev, data_dir, embedder, progress, embed_with)
         return write_full(library, data_dir, embedder, prev, work, ann_threshold, reused, embedded, started)
 
 
@@ -168,7 +172,8 @@ def plan(library: Library, prev: Previous | None, scope: Scope | None) -> Plan:
 
 
 def embed(parts: list[Part], prev: Previous | None, data_dir: Path, embedder: Embedder,
-          progress: Callable[[int, int], None] | None) -> tuple[int, int]:
+          progress: Callable[[int, int], None] | None,
+          embed_with: EmbedMissing = embed_missing) -> tuple[int, int]:
     """Step 2: vectors for the articles split now: the previous generation's rows when their
     passages are the same, else the embedding cache, else the embedder. Returns (reused,
     embedded) articles."""
@@ -198,7 +203,7 @@ def embed(parts: list[Part], prev: Previous | None, data_dir: Path, embedder: Em
                 if key not in hits:
                     missing[key] = p.embed_text
         if missing:  # saved to the cache batch by batch, so a killed run keeps them (kb/search/embedding.py)
-            hits.update(embed_missing(missing, embedder, cache, cached=len(hits), progress=progress))
+            hits.update(embed_with(missing, embedder, cache, cached=len(hits), progress=progress))
     finally:
         cache.close()
     embedded = 0
