@@ -39,7 +39,7 @@ def _embedder(help_text: str) -> typer.models.OptionInfo:
 EmbedderOpt = Annotated[str, _embedder(f"One of {', '.join(NAMES)}.")]
 RayOpt = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS", help=("Embed the passages the cache lacks on a Ray cluster: HOST:PORT of its head node "
-                                      "(what `ray start --head` prints), ray://HOST:PORT or auto (docs/deployment-ray.md)."))]
+                                      "(what `ray start --head` prints), ray://HOST:PORT or auto (docs/deployment.md)."))]
 ClusterEmbedderOpt = Annotated[str | None, _embedder("Embedder for clustering (default use-multilingual).")]
 
 
