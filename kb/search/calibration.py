@@ -40,7 +40,7 @@ from kb.search.scoring import gather, weigh
 FILE = "calibration.json"
 MIN_QUESTIONS = 60
 BOOTSTRAP = 2000
-USE_GRID = (0.0, 0.1, USE_WEIGHT, 0.5)
+USE_GRID = (0.0, USE_WEIGHT, 0.25, 0.5)
 LEX_GRID = (0.0, LEX_WEIGHT, 0.1)
 
 

@@ -196,7 +196,8 @@ def _create(name: str, device: str | None) -> Embedder:
     if name == "e5-small-nano":
         return E5Small()
     if name == "ensemble":
-        # weights chosen on ../shared/eval (BENCHMARKS.md): e5's cosines spread about 4x less than USE's
+        # the weights the stored vectors are scaled by (part i by sqrt(w_i)); the weights that score
+        # a search are applied to the query (kb/search/fusion.py), so changing those needs no new index
         return Ensemble([get_embedder_unlocked("use-multilingual"), get_embedder_unlocked("e5-small", device)],
                         [ENSEMBLE_USE_WEIGHT, 1 - ENSEMBLE_USE_WEIGHT])
     if name.startswith("st:") and len(name) > 3:

@@ -181,8 +181,8 @@ class Engine:
         if category is not None:
             ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
             reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
-        shown = within_margin(ranked, keep=rare_term_articles(index, text, (locale, index.manifest["source_locale"]))
-                              ) if cut else ranked
+        shown = within_margin(ranked, keep=rare_term_articles(index, text, (locale, index.manifest["source_locale"])),
+                              by=scores.reference) if cut else ranked
         hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
                 for aid, score in shown[:k]]
         confidence = confidence_of(reference)
@@ -315,14 +315,17 @@ class Engine:
 
 
 def within_margin(ranked: list[tuple[str, float]], margin: float | None = None,
-                  keep: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+                  keep: set[str] | frozenset[str] = frozenset(),
+                  by: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """The head of a ranking (best first) within `margin` (RELEVANCE_MARGIN) of its best score,
     and the articles in `keep` (those with a rare term of the query: kb/search/rare.py) wherever
-    they rank."""
+    they rank. `by`: the scores the margin is measured on (the decision's, on whose scale the
+    margin was fitted), if not the ranking's own; the ranking's order is kept."""
     if not ranked:
         return []
-    floor = ranked[0][1] - (RELEVANCE_MARGIN if margin is None else margin)
-    return [(aid, score) for aid, score in ranked if score >= floor or aid in keep]
+    score_of = by if by is not None else dict(ranked)
+    floor = max(score_of[aid] for aid, _ in ranked) - (RELEVANCE_MARGIN if margin is None else margin)
+    return [(aid, score) for aid, score in ranked if score_of[aid] >= floor or aid in keep]
 
 
 def _check_query(query: str, param: str = "q") -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from kb.search import calibration
 from kb.search.calibration import Calibration, decide
+from kb.search.fusion import USE_WEIGHT
 
 BASE = (0.25, 0.05)
 OTHER = (0.0, 0.05)
@@ -84,7 +85,7 @@ def test_measured_on_the_sample_with_questions_held_out(sample_index: Path, tmp_
 
     engine = Engine(data)
     assert engine.ranking == cal.summary()
-    expected = (cal.use_weight, 1 - cal.use_weight) if cal.adopted else (0.25, 0.75)
+    expected = (cal.use_weight, 1 - cal.use_weight) if cal.adopted else (USE_WEIGHT, 1 - USE_WEIGHT)
     assert engine.snapshot() and engine.fusion is not None
     assert engine.fusion.weights == pytest.approx(expected)
     # the decision keeps the weights it was fitted with
@@ -131,7 +132,7 @@ def test_the_engine_reads_the_file_and_refuses_a_bad_one(sample_index: Path, tmp
     with caplog.at_level("WARNING", logger="kb.search"):
         assert engine.ranking.startswith("ranking weights: default")
     assert any(calibration.FILE in r.getMessage() and "kb index" in r.getMessage() for r in caplog.records)
-    assert engine.fusion is not None and engine.fusion.weights == pytest.approx((0.25, 0.75))
+    assert engine.fusion is not None and engine.fusion.weights == pytest.approx((USE_WEIGHT, 1 - USE_WEIGHT))
 
 
 @pytest.mark.slow
