@@ -3,9 +3,10 @@
 The index stores an ensemble vector as its parts side by side, part i scaled by sqrt(b_i) (the
 weights it was built with, `Ensemble.weights`): the stored vectors and the embedding cache do
 not depend on the weights used for scoring. At query time each part gets a scoring weight w_i,
-and a model is not asked about a language it does not know: for a query and a passage, the
-parts that know both languages share the weight (w_i renormalised over them), the others count
-zero. The dense score of a passage is then sum_i w_i * cos_i(query, passage).
+and the dense score of a passage is sum_i w_i * cos_i(query, passage). A model is not asked
+about a language it does not know: when USE does not know the query's or the passage's
+language, its cosine is estimated from e5's (USE_FROM_E5), so the pair stays on the scale of
+every other pair (or, with unknown="zero", its weight goes to the parts that know both).
 
 FAISS finds the candidates with one inner product (the query's parts scaled by w_i / sqrt(b_i)
 give exactly that sum for passages every part knows), and, when the help center holds passages
@@ -25,7 +26,7 @@ USE_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl",
 
 # The USE part's scoring weight, e5's is 1 minus it. Chosen by the rule written in BENCHMARKS.md
 # ("Fusion: the default, chosen honestly") before measuring: the largest worst-case margin over
-# the better single model on the four shared sets (0.25 before: it lost 0.024 to e5 alone on
+# the better single model on the four shared sets (0.25 before: it lost 0.044 to e5 alone on
 # xquad-r-pooled); the numbers are there.
 USE_WEIGHT = 0.075
 # BM25's bonus to an article the dense side found: LEX_WEIGHT x (its BM25 / the query's best).
@@ -40,7 +41,7 @@ DECISION_LEX_WEIGHT = 0.05
 # estimated from e5's, cos_USE ~ a + b * cos_e5 (least squares over the dense candidates of 180
 # queries of each of bitext-en, xsid-xling and xquad-r-xling, where USE knows every language),
 # so that such passages are scored on the same scale as the others. Giving USE weight zero
-# instead (e5's cosine alone) put them on e5's higher scale: it lost 0.007-0.04 mrr@10 on
+# instead (e5's cosine alone) put them on e5's higher scale: it lost 0.008-0.058 mrr@10 on
 # xquad-r-pooled (BENCHMARKS.md, "Fusion").
 USE_FROM_E5 = (-1.642, 2.257)
 
