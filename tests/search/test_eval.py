@@ -46,6 +46,8 @@ def test_eval_tiny_set(tmp_path: Path) -> None:
     assert report["by_locale"]["de"]["recall@1"] == 1.0 and report["by_locale"]["pl"]["mrr@10"] == 1.0
     assert report["by_locale"]["en"]["recall@1"] == 0.5
     assert report["latency_ms"]["p50"] > 0
+    # the calibration's line, as kb index prints it: a single model has nothing to weigh
+    assert report["ranking"].startswith("ranking weights: default (a single model")
 
 
 def test_kb_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
