@@ -173,6 +173,8 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     names = [n for n in SETS if (EVAL / n / "queries.jsonl").is_file()]
     if quick:
         names = [n for n in names if n in ("xsid-xling", "bitext-en")] or names[:1]
+    if not names:
+        return {"skipped": f"no shared sets under {EVAL}"}
     return {"machine": machine(), **_run(work, quick, names)[0]}
 
 
