@@ -122,7 +122,8 @@ def score_articles(index: Index, query: str, qvec: np.ndarray, locale: str, *, m
                    ranking: tuple[Fusion | None, float], reference: tuple[Fusion | None, float],
                    exclude: frozenset[int] = frozenset()) -> Scores:
     """`ranking` and `reference` are (fusion, BM25 weight) pairs."""
-    c = gather(index, query, qvec, locale, mode=mode, fusions=[ranking[0], reference[0]], exclude=exclude)
+    # one candidate search, the ranking's: the decision weighs the same candidates its own way
+    c = gather(index, query, qvec, locale, mode=mode, fusions=[ranking[0]], exclude=exclude)
     ranked, best = weigh(c, ranking[0], ranking[1], mode)
     if reference == ranking:
         ref = ranked
