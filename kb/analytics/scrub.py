@@ -64,7 +64,7 @@ def clean_text(text: str) -> str:
 # -- secrets ----------------------------------------------------------------------------------------
 SECRET = re.compile(
     rf"(?<!\w)(?:(?P<word>{w.SECRET_WORDS})|(?P<weak>{w.SECRET_WEAK_WORDS}))"
-    rf"(?P<marker>\s*[:=]\s*|\s+(?:{w.SECRET_VERBS})\s*[:=]?\s*|\s+)"
+    rf"(?P<marker>\s*[:=]\s*|\s+(?:{w.SECRET_VERBS})(?!\w)\s*[:=]?\s*|\s+)"
     r"""(?P<tok>"[^"]{1,64}"|'[^']{1,64}'|[„“«‹][^”“»›]{1,64}[”“»›]|[^\s"'„“«‹]\S{0,63})""", re.I)
 
 SECRET_HINT = re.compile("|".join(map(re.escape, w.SECRET_STEMS)))  # on lowercase text: a quick test
@@ -211,6 +211,9 @@ def _loose_card(match: re.Match[str]) -> str:
             continue  # cards are printed from a group of 4–6
         total = first
         for j in range(i + 1, len(groups)):
+            between = seps[i:j]
+            if any(", " in sep for sep in between) and len(set(between)) > 1:
+                break  # ", " among other separators lists things: "0049 171 1205 2063, 556 Main Street"
             total += sizes[j]
             if total > CARD_MAX:
                 break
@@ -279,12 +282,12 @@ def scrub(text: str) -> str:
     text = clean_text(text)
     low = text.lower()
     words = w.letter_runs(low)
-    if SECRET_HINT.search(low):
-        text = SECRET.sub(_secret, text)
-    if "@" in text:
+    if "@" in text:  # addresses before secrets: "CVV =@shop.example" is an address after a card-code word
         text = _emails(text)
     if not AT_WORDS.isdisjoint(words) or any(ch in text for ch in "@([{<"):
         text = _obfuscated_emails(text)
+    if SECRET_HINT.search(low):
+        text = SECRET.sub(_secret, text)
     text = who.names(text, words)
     digits = len(NOT_DIGITS.sub("", text))  # each rule below needs at least so many
     if not digits:

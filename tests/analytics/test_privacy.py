@@ -421,9 +421,24 @@ def test_hostile_long_input_is_scrubbed_and_stable(text: str) -> None:
 
 
 @pytest.mark.parametrize("written", ["4111.1111 1111-1111", "4111 1111.1111/1111", "5500,0000 0000-0004",
-                                     "4111-1111.1111 1111"])
+                                     "4111-1111.1111 1111", "4111 1111,1111 1111"])
 def test_card_numbers_with_mixed_separators_are_scrubbed(written: str) -> None:
     assert scrub(f"charged twice on {written} yesterday") == "charged twice on <card> yesterday"
+
+
+def test_a_phone_then_a_house_number_after_a_comma_are_not_one_card() -> None:
+    """The first ", " after other separators lists things; hypothesis found "0049 171 1205 2063 , 556" passing Luhn."""
+    out = scrub("call 0049 171 1205 2063 , 556 Aaaa Street")
+    assert "Aaaa" not in out and "556" not in out and "<address>" in out
+    assert scrub("paid with 4000, 0000, 0000, 0002 then") == "paid with <card> then"  # commas all along: a card
+    assert "Aaaa" not in scrub("4000,0000,0000,0002 , 143 Aaaa Street")
+    assert "1. 1." not in scrub("born on 1. 1. 1998 , 5100 0000 0000 0008")
+
+
+def test_a_verb_glued_to_the_secret_is_no_verb() -> None:
+    """'Kennwort TO0000' is a password and not 'Kennwort to ...' (hypothesis found it)."""
+    assert scrub("Kennwort TO0000 please") == "Kennwort <secret> please"
+    assert scrub("password: 0@0.A+0") == "password: <secret>"  # no address (the e-mail rule runs first): a secret
 
 
 def test_a_mixed_separator_number_failing_luhn_is_no_card() -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from helpers import ROOT, write_help_center
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kb.analytics.scrub import scrub
@@ -106,6 +106,10 @@ words = st.text(alphabet=st.characters(categories=("L", "Zs", "P")), max_size=15
 
 @PROPERTY
 @given(before=words, email=st.emails(), after=words)
+@example(before="CVV", email="0@A.aI", after="")  # once taken for the card code's <secret>
+@example(before="MDP", email="*@A.XN--ECKVDTC9D", after="")
+@example(before="CVV", email="=@A.am", after="")
+@example(before="PWD", email="'@A0.AC", after="'")
 def test_no_email_address_survives(before: str, email: str, after: str) -> None:
     out = scrub(f"{before} {email} {after}")
     assert email not in out and "<email>" in out
