@@ -134,17 +134,17 @@ class Fusion:
         passage's language has its cosine estimated from the universal part's (or, with
         unknown="zero", its weight shared by the parts that know both)."""
         universal = next((i for i, p in enumerate(self.parts) if p.languages is None), None)
+        if not passage_locales:
+            return np.zeros(0)
+        each = dict.fromkeys(passage_locales)  # a row's weights or mask depend only on its locale
         if self.unknown == "estimate" and universal is not None:
-            seen: dict[str, np.ndarray] = {}
-            known = np.stack([seen.setdefault(loc, np.array([p.knows(query_locale) and p.knows(loc)
-                                                             for p in self.parts]))
-                              for loc in passage_locales]) if passage_locales else np.ones((0, len(self.parts)), bool)
+            masks = {loc: [p.knows(query_locale) and p.knows(loc) for p in self.parts] for loc in each}
+            known = np.array([masks[loc] for loc in passage_locales], dtype=bool)
             a, b = USE_FROM_E5
             estimate = a + b * cos[:, universal]
             return np.where(known, cos, estimate[:, None]) @ np.asarray(self.weights)
-        cache: dict[str, np.ndarray] = {}
-        w = np.stack([cache.setdefault(loc, self.pair_weights(query_locale, loc)) for loc in passage_locales])
-        return (cos * w).sum(axis=1)
+        pair = {loc: self.pair_weights(query_locale, loc) for loc in each}
+        return (cos * np.stack([pair[loc] for loc in passage_locales])).sum(axis=1)
 
     def scores(self, qvec: np.ndarray, stored: np.ndarray, query_locale: str,
                passage_locales: list[str]) -> np.ndarray:
