@@ -93,6 +93,38 @@ def test_measured_on_the_sample_with_questions_held_out(sample_index: Path, tmp_
 
 
 @pytest.mark.slow
+def test_questions_searched_together_find_what_each_finds_alone(sample_index: Path) -> None:
+    """The calibration runs one FAISS search for all its questions; each question's candidates
+    must be those of its own search, held-out rows excluded."""
+    from kb.search.fusion import Fusion
+    from kb.search.query import normalize_query
+    from kb.search.scoring import gather, weigh
+
+    engine = _engine(sample_index)
+    index = engine.index
+    held: dict[str, list[int]] = {}
+    for row, p in enumerate(index.passages):
+        if p.kind == "question" and index.live(row):
+            held.setdefault(p.article_id, []).append(row)
+    asks = [(row, index.passages[row]) for rows in held.values() for row in rows]
+    texts = [normalize_query(p.text) for _, p in asks]
+    qvecs = engine.embedder.encode_queries(texts)
+    fusions = [Fusion.of(engine.embedder, use) for use in calibration.USE_GRID]
+    searched = calibration._searched(index, engine.mode, asks, qvecs, fusions, held)
+    assert len(asks) >= 4
+    for (_, asked), text, qvec, search in zip(asks, texts, qvecs, searched, strict=True):
+        out = frozenset(held[asked.article_id])
+        together = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=fusions, exclude=out, search=search)
+        alone = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=fusions, exclude=out)
+        # the same rows (a batched search may list near-ties in another order), the same scores
+        assert set(together.rows) == set(alone.rows) and not set(together.rows) & out
+        cos = dict(zip(alone.rows, alone.cos.tolist(), strict=True))
+        assert all(np.allclose(c, cos[row]) for row, c in zip(together.rows, together.cos.tolist(), strict=True))
+        for fusion in fusions:
+            assert weigh(together, fusion, 0.05, engine.mode)[0] == pytest.approx(weigh(alone, fusion, 0.05, engine.mode)[0])
+
+
+@pytest.mark.slow
 def test_a_help_center_without_questions_keeps_the_default(tmp_path: Path) -> None:
     from helpers import write_help_center
 

@@ -236,6 +236,11 @@ def test_a_delta_over_an_approximate_index_leaves_dead_rows_out(tmp_path: Path) 
     rows = [row for row, _ in index.dense_search(qvec, 1000)]
     assert rows and not set(rows) & set(index.dead.tolist())
     assert len(rows) == sum(1 for row in range(len(index.passages)) if index.live(row))  # every live row, once
+    # several queries in one FAISS call (the calibration's) find what each finds alone, delta rows included
+    qvecs = emb.encode_queries(["where is my parcel", "BLIK code", "refund to my card"])
+    many = index.dense_search_many(qvecs, 7)
+    assert many == [index.dense_search(q, 7) for q in qvecs]
+    assert any(row >= index.dense.ntotal for hits in many for row, _ in hits)  # the delta's own rows take part
     engine = Engine(data)
     assert all(h.id != "track-parcel" for h in engine.search("where is my parcel", lang="en").hits)
 

@@ -106,18 +106,23 @@ class Index:
         return row not in self._dead
 
     def dense_search(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        query = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
-        hits: list[tuple[int, float]] = []
+        return self.dense_search_many(np.asarray(qvec, dtype=np.float32).reshape(1, -1), k)[0]
+
+    def dense_search_many(self, qvecs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """The k best (row, score) of each query vector (a row of `qvecs`): one FAISS call for all."""
+        queries = np.ascontiguousarray(qvecs, dtype=np.float32).reshape(-1, self.dense.d)
+        out: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
         base = self.dense.ntotal
-        if base:
-            scores, rows = self.dense.search(query, min(k, base), params=self._params)
-            hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        if base and len(queries):
+            scores, rows = self.dense.search(queries, min(k, base), params=self._params)
+            out = [[(int(r), float(s)) for r, s in zip(rr, ss, strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
         extra = self.vectors.extra
         if extra is not None and len(extra):
-            sims = extra @ query[0]
-            top = np.argsort(-sims, kind="stable")[:k]
-            hits = sorted(hits + [(base + int(i), float(sims[i])) for i in top], key=lambda hit: -hit[1])[:k]
-        return hits
+            for hits, query in zip(out, queries, strict=True):
+                sims = extra @ query
+                top = np.argsort(-sims, kind="stable")[:k]
+                hits[:] = sorted(hits + [(base + int(i), float(sims[i])) for i in top], key=lambda hit: -hit[1])[:k]
+        return out
 
 
 logger = logging.getLogger("kb.search")
