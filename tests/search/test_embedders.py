@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kb.errors import KbError
+from kb.search.embedcore import _cores
 from kb.search.embedders import Ensemble, get_embedder
 
 
@@ -169,3 +170,21 @@ def test_e5_vectors_do_not_depend_on_how_many_cores_embed_them() -> None:
     finally:
         e5.threads.cores = cores
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+
+
+def test_use_embeds_passages_on_all_cores_and_queries_on_one() -> None:
+    """Indexing takes every core's BLAS threads, then gives them back (a search embeds on one);
+    the vectors are the same either way: a passage embedded as a query is the passage."""
+    use = get_embedder("use-multilingual")
+    backend = use._model._model
+    texts = ["Refunds reach your card within 5 business days.", "Płatność BLIK: wpisz kod z aplikacji banku."] * 40
+    seen: list[int] = []
+    encode = backend._encode
+    try:
+        backend._encode = lambda batch: (seen.append(backend.threads), encode(batch))[1]
+        passages = use.encode_passages(texts)
+        queries = use.encode_queries(texts)
+    finally:
+        del backend._encode
+    assert seen[0] == _cores() and seen[-1] == 1 and backend.threads == 1
+    assert np.allclose(passages, queries, atol=1e-5)
