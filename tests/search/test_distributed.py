@@ -245,3 +245,28 @@ def test_a_build_outlives_its_worker_node(cluster: LocalCluster, tmp_path: Path)
     assert set(encoded) == set(by_text)
     after = [s for times in encoded.values() for s in times if s > killed[0]]
     assert after, "nothing was embedded after the kill: the test killed the node too late"
+
+
+@pytest.mark.parametrize(("device", "gpus", "size"), [("cuda", 1, 2), ("cpu", 0, 8), (None, 0, 8)])
+def test_actors_take_a_gpu_each_with_cuda(device: str | None, gpus: int, size: int) -> None:
+    """With --device cuda each actor asks Ray for a GPU and the pool has one actor a GPU; else
+    one a CPU. (No GPU here: what is sent to Ray is checked, not a GPU run.)"""
+    pytest.importorskip("ray.data")
+    from types import SimpleNamespace
+
+    sent: dict[str, object] = {}
+
+    class Dataset:
+        def map_batches(self, fn: object, **kw: object) -> Dataset:
+            sent.update(kw)
+            return self
+
+        def iter_batches(self, **_kw: object) -> list[object]:
+            return []
+
+    fake = SimpleNamespace(data=SimpleNamespace(from_items=lambda rows, override_num_blocks: Dataset()),
+                           cluster_resources=lambda: {"CPU": 8.0, "GPU": 2.0})
+    run = RayEmbedding("127.0.0.1:6379", "use-multilingual", device=device, make=lambda: None)  # type: ignore[arg-type,return-value]
+    assert list(run._stream(fake, {"a": "a text"}, "use", None)) == []
+    assert sent["num_gpus"] == gpus and sent["num_cpus"] == 1
+    assert sent["compute"].max_size == size  # type: ignore[attr-defined]
