@@ -381,3 +381,32 @@ def test_old_generations_go_while_the_next_one_is_built(tmp_path: Path, settled:
     # during the 4th build: only the live generation left when it had been live for a while
     assert left_during_build[3] == ([made[2]] if settled else sorted(made[1:3]))
     assert Engine(data).search("BLIK", lang="en").hits[0].id == "pay-with-blik"
+
+
+def test_faiss_follows_the_serving_thread_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search alone takes KB_QUERY_THREADS of FAISS's threads (cores ÷ workers under --workers),
+    a batch of queries every core and then one: FAISS's default, every core for every search,
+    put 4 busy threads on 2 cores with two workers."""
+    import faiss
+
+    from kb.search.index import load as load_mod
+
+    monkeypatch.setenv("KB_QUERY_THREADS", "3")
+    monkeypatch.setattr(load_mod, "_faiss_threads", None)
+    content = write_help_center(tmp_path / "content")
+    data = tmp_path / "data"
+    build_index(Library.load(content), data, get_embedder("use-multilingual"))
+    index = load_index(data)
+    qvecs = get_embedder("use-multilingual").encode_queries(["where is my parcel", "BLIK code"])
+    seen: list[int] = []
+
+    def search(vecs: np.ndarray) -> None:  # in a thread of its own, as a request is served
+        index.dense_search_many(vecs, 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    for vecs in (qvecs[:1], qvecs):
+        thread = threading.Thread(target=search, args=(vecs,))
+        thread.start()
+        thread.join()
+    assert load_mod.faiss_threads().query_cores == 3
+    assert seen == [3, 1]  # alone: KB_QUERY_THREADS; after a batch: back to one
