@@ -118,7 +118,8 @@ def encode_request(req: Req, host: str, headers: dict[str, str] | None) -> bytes
 
 
 async def _load(base_url: str, requests: list[Req], concurrency: int, duration: float, *,
-                headers: dict[str, str] | None, max_requests: int, timeout: float) -> LoadResult:
+                headers: dict[str, str] | None, max_requests: int, timeout: float,
+                reconnect_every: int = 0) -> LoadResult:
     check_loopback(base_url)
     if not requests:
         raise ValueError("no requests to send")
@@ -133,7 +134,11 @@ async def _load(base_url: str, requests: list[Req], concurrency: int, duration: 
 
     async def worker(conn: _Conn) -> None:
         nonlocal counter
+        sent = 0
         while time.perf_counter() < deadline and counter < max_requests:
+            if reconnect_every and sent and sent % reconnect_every == 0:
+                conn.close()  # a new connection, as a new shopper's browser opens one
+            sent += 1
             raw = encoded[counter % len(encoded)]
             counter += 1
             t0 = time.perf_counter()
@@ -164,10 +169,12 @@ async def _load(base_url: str, requests: list[Req], concurrency: int, duration: 
 
 def run_load(base_url: str, requests: list[Req], concurrency: int, duration: float, *,
              headers: dict[str, str] | None = None, max_requests: int = 1_000_000,
-             timeout: float = 10.0) -> LoadResult:
-    """Send `requests` round-robin from `concurrency` workers for `duration` seconds; stops by itself."""
+             timeout: float = 10.0, reconnect_every: int = 0) -> LoadResult:
+    """Send `requests` round-robin from `concurrency` workers for `duration` seconds; stops by itself.
+    `reconnect_every`: each worker opens a new connection after so many requests (0: one
+    keep-alive connection each for the whole run)."""
     return asyncio.run(_load(base_url, requests, concurrency, duration, headers=headers,
-                             max_requests=max_requests, timeout=timeout))
+                             max_requests=max_requests, timeout=timeout, reconnect_every=reconnect_every))
 
 
 def load_queries(n: int, seed: int = 3) -> list[str]:

@@ -1,6 +1,7 @@
 """Workers: `kb serve --workers N` for N = 1 and 2 on this machine.
 
-- Throughput: GET /v1/search at concurrency 1 and 8 on the sample help center's index (the one the
+- Throughput: GET /v1/search at concurrency 1 and 8 (each connection replaced after RECONNECT
+  searches) on the sample help center's index (the one the
   latency section serves), with the load generator of benchmarks/load.py on the same cores.
 - Memory: each process's RSS, PSS and USS (psutil `memory_full_info`) after a warm-up load that
   has every worker search at a pace they keep up with (and again after the concurrency-8 run,
@@ -33,6 +34,12 @@ if str(ROOT) not in sys.path:
 from benchmarks.common import log  # noqa: E402
 
 WORKERS = (1, 2)
+# Each load connection is replaced after so many searches. The kernel hands a new connection to
+# a worker by a hash (SO_REUSEPORT): 8 connections kept for a whole run fall 4/4 only about a
+# quarter of the time, and one uneven split decided a run (1.79x and 1.54x, minutes apart, with
+# 29.6/29.5 and 31.2/24.7 CPU seconds per worker). Shoppers' browsers open new connections all
+# the time; this gives both worker counts the same many draws.
+RECONNECT = 20
 
 
 def process_memory(pid: int) -> list[dict[str, Any]]:
@@ -100,7 +107,7 @@ def measure(data: Path, workers: int, queries: list[str], duration: float,
             log(f"workers: {workers} worker(s), search at concurrency {concurrency} for {duration:.0f}s")
             load_before, mine, wall = os.getloadavg()[0], time.process_time(), time.perf_counter()
             before = cpu_seconds(server.proc.pid)
-            result = run_load(server.url, reqs, concurrency, duration).summary()
+            result = run_load(server.url, reqs, concurrency, duration, reconnect_every=RECONNECT).summary()
             spent, wall = time.process_time() - mine, time.perf_counter() - wall
             now = cpu_seconds(server.proc.pid)
             # the load generator (this process) and the server share the cores: their CPU shares

@@ -238,6 +238,33 @@ def test_load_generator_sends_params_bodies_and_headers_on_kept_alive_connection
     assert len(_EchoHandler.seen) == 6
 
 
+class _PortHandler(_EchoHandler):
+    """Remembers the client port of each request: one port per connection."""
+
+    ports: list[int] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.ports.append(self.client_address[1])
+        self._answer(b'{"ok": true}')
+
+
+@pytest.mark.parametrize(("every", "connections"), [(0, 1), (2, 3), (5, 2)])
+def test_load_generator_renews_connections_when_asked(every: int, connections: int) -> None:
+    """Workers behind SO_REUSEPORT get connections by a hash: the workers benchmark renews them
+    so both worker counts see many draws (benchmarks/workers.py, RECONNECT)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PortHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _PortHandler.ports = []
+    try:
+        result = load.run_load(f"http://127.0.0.1:{server.server_address[1]}", [load.Req("GET", "/ok")],
+                               concurrency=1, duration=5.0, max_requests=6, reconnect_every=every)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests == 6 and result.errors == 0
+    assert len(_PortHandler.ports) == 6 and len(set(_PortHandler.ports)) == connections
+
+
 def test_load_generator_respects_max_requests(tiny_server: str) -> None:
     result = load.run_load(tiny_server, [load.Req("GET", "/ok")], concurrency=1, duration=5.0, max_requests=7)
     assert result.requests == 7 and result.errors == 0
