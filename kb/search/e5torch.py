@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 
 from kb.errors import KbError
 from kb.search import e5convert
-from kb.search.embedcore import OpenMpThreads, _cores, _normalize, query_cores
+from kb.search.embedcore import OpenMpThreads, _normalize
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp32", "bf16")
@@ -101,11 +100,7 @@ class TorchThreads(OpenMpThreads):
     def __init__(self) -> None:
         import torch
 
-        self.cores, self.query_cores = _cores(), query_cores()
-        self._active = 0
-        self._lock = threading.Lock()
-        self.library = "torch"
-        self._set = torch.set_num_threads
+        super().__init__("torch", torch.set_num_threads)
 
 
 def windows(ids: list[int], width: int) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -65,11 +65,16 @@ class OpenMpThreads:
     `owner`: the package whose libgomp to use (wheels bundle their own, and faiss has another one);
     else the first libgomp loaded. A no-op when there is none."""
 
-    def __init__(self, owner: str = "") -> None:
-        self._set = None
+    def __init__(self, owner: str = "", setter: Callable[[int], object] | None = None) -> None:
+        """`setter`: a library's own call for the calling thread's team size (torch's, FAISS's),
+        used instead of looking for a libgomp; `owner` then names that library."""
+        self._set = setter
         self.cores, self.query_cores = _cores(), query_cores()
         self._active = 0
         self._lock = threading.Lock()
+        if setter is not None:
+            self.library = owner
+            return
         self.library = path = self._loaded(owner)
         if path:
             try:

@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 
 from kb.errors import KbError
-from kb.search.embedcore import OpenMpThreads, _cores, query_cores
+from kb.search.embedcore import OpenMpThreads
 from kb.search.index import checks, delta, integrity
 from kb.search.index.integrity import Damage, IndexDamaged
 from kb.search.index.layout import live_generation
@@ -51,13 +51,7 @@ class FaissThreads(OpenMpThreads):
     (and 18.6 ms with two threads alone against 19.1 with one: the scan is bound by memory)."""
 
     def __init__(self) -> None:
-        import threading
-
-        self.cores, self.query_cores = _cores(), query_cores()
-        self._active = 0
-        self._lock = threading.Lock()
-        self.library = "faiss"
-        self._set = faiss.omp_set_num_threads
+        super().__init__("faiss", faiss.omp_set_num_threads)
 
 
 _faiss_threads: FaissThreads | None = None
