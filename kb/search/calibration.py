@@ -162,7 +162,7 @@ def _searched(index: Any, mode: str, asks: list[tuple[int, Any]], qvecs: np.ndar
         return [None] * len(asks)
     vectors = [search_vectors(index, qvec, asked.locale, fusions) for (_, asked), qvec in zip(asks, qvecs, strict=True)]
     k = DENSE_CANDIDATES + max(len(rows) for rows in held.values())
-    found = index.dense_search_many(np.vstack(vectors), k)
+    found = index.dense_search_many(np.vstack(vectors), k, batch=True)
     out, start = [], 0
     for block in vectors:
         mine = found[start:start + len(block)]

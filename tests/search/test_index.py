@@ -400,13 +400,14 @@ def test_faiss_follows_the_serving_thread_rule(tmp_path: Path, monkeypatch: pyte
     qvecs = get_embedder("use-multilingual").encode_queries(["where is my parcel", "BLIK code"])
     seen: list[int] = []
 
-    def search(vecs: np.ndarray) -> None:  # in a thread of its own, as a request is served
-        index.dense_search_many(vecs, 3)
+    def search(vecs: np.ndarray, batch: bool) -> None:  # in a thread of its own, as a request is served
+        index.dense_search_many(vecs, 3, batch=batch)
         seen.append(faiss.omp_get_max_threads())
 
-    for vecs in (qvecs[:1], qvecs):
-        thread = threading.Thread(target=search, args=(vecs,))
+    for vecs, batch in ((qvecs[:1], False), (qvecs, False), (qvecs, True)):
+        thread = threading.Thread(target=search, args=(vecs, batch))
         thread.start()
         thread.join()
     assert load_mod.faiss_threads().query_cores == 3
-    assert seen == [3, 1]  # alone: KB_QUERY_THREADS; after a batch: back to one
+    # alone: KB_QUERY_THREADS, also for a search with two vectors; after a batch: back to one
+    assert seen == [3, 3, 1]

@@ -132,14 +132,16 @@ class Index:
     def dense_search(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
         return self.dense_search_many(np.asarray(qvec, dtype=np.float32).reshape(1, -1), k)[0]
 
-    def dense_search_many(self, qvecs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """The k best (row, score) of each query vector (a row of `qvecs`): one FAISS call for all."""
+    def dense_search_many(self, qvecs: np.ndarray, k: int, *, batch: bool = False) -> list[list[tuple[int, float]]]:
+        """The k best (row, score) of each query vector (a row of `qvecs`): one FAISS call for all.
+        `batch`: offline work (the calibration's questions), on every core; else a shopper's
+        search (one or two vectors), on the serving rule's threads."""
         queries = np.ascontiguousarray(qvecs, dtype=np.float32).reshape(-1, self.dense.d)
         out: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
         base = self.dense.ntotal
         if base and len(queries):
             threads = faiss_threads()
-            with threads.all_cores() if len(queries) > 1 else threads.shared():
+            with threads.all_cores() if batch else threads.shared():
                 scores, rows = self.dense.search(queries, min(k, base), params=self._params)
             out = [[(int(r), float(s)) for r, s in zip(rr, ss, strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
         extra = self.vectors.extra
