@@ -143,7 +143,8 @@ class Index:
             threads = faiss_threads()
             with threads.all_cores() if batch else threads.shared():
                 scores, rows = self.dense.search(queries, min(k, base), params=self._params)
-            out = [[(int(r), float(s)) for r, s in zip(rr, ss, strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+            out = [[(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True) if r >= 0]
+                   for row_ids, row_scores in zip(rows, scores, strict=True)]
         extra = self.vectors.extra
         if extra is not None and len(extra):
             for hits, query in zip(out, queries, strict=True):
