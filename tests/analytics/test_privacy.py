@@ -427,7 +427,7 @@ def test_card_numbers_with_mixed_separators_are_scrubbed(written: str) -> None:
 
 
 def test_a_phone_then_a_house_number_after_a_comma_are_not_one_card() -> None:
-    """The first ", " after other separators lists things; hypothesis found "0049 171 1205 2063 , 556" passing Luhn."""
+    """A comma and a space among other separators list things (hypothesis found "0049 171 1205 2063 , 556" passing Luhn)."""
     out = scrub("call 0049 171 1205 2063 , 556 Aaaa Street")
     assert "Aaaa" not in out and "556" not in out and "<address>" in out
     assert scrub("paid with 4000, 0000, 0000, 0002 then") == "paid with <card> then"  # commas all along: a card
