@@ -26,7 +26,6 @@ import os
 import re
 import socket
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import numpy as np
 from kb.errors import KbError
 from kb.search.cache import EmbeddingCache
 from kb.search.embedders import Embedder, get_embedder
-from kb.search.embedding import EmbedStats, batch_order
+from kb.search.embedding import batch_order, reporting
 
 RETRIES = 2  # runs sent again in a row, with what is still missing, when one failed and brought nothing
 INSTALL = "pip install 'kb-helpcenter[ray]' (the same kb and ray versions on every node)"
@@ -112,10 +111,7 @@ class RayEmbedding:
                  most: int | None = None) -> dict[str, np.ndarray]:
         total = len(missing)
         out: dict[str, np.ndarray] = {}
-        started = time.perf_counter()
-        try:
-            if progress:
-                progress(0, total)
+        with reporting(progress, out, total, cached):
             ray = connect(self.address)
             want = identity(embedder)
             failures = 0  # runs in a row that failed without a passage received
@@ -141,10 +137,6 @@ class RayEmbedding:
                               f"{total - len(out)} passages still missing again")
                     del exc
                     ray = reconnect(self.address)
-        finally:
-            finish = getattr(progress, "finish", None)
-            if finish is not None:
-                finish(EmbedStats(len(out), total, cached, time.perf_counter() - started))
         return out
 
     def _stream(self, ray: Any, missing: dict[str, str], want: str,

@@ -11,7 +11,8 @@ early on holds for the whole run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,10 +76,7 @@ def embed_missing(missing: dict[str, str], embedder: Embedder, cache: EmbeddingC
     embedder fails or the run is interrupted."""
     total = len(missing)
     out: dict[str, np.ndarray] = {}
-    started = time.perf_counter()
-    try:
-        if progress:
-            progress(0, total)
+    with reporting(progress, out, total, cached):
         for keys in batch_order(missing, most=most):
             vectors = embedder.encode_passages([missing[k] for k in keys])
             fresh = dict(zip(keys, vectors, strict=True))
@@ -86,8 +84,20 @@ def embed_missing(missing: dict[str, str], embedder: Embedder, cache: EmbeddingC
             out.update(fresh)
             if progress:
                 progress(len(out), total)
+    return out
+
+
+@contextmanager
+def reporting(progress: Callable[[int, int], None] | None, out: dict[str, np.ndarray], total: int,
+              cached: int) -> Iterator[None]:
+    """`progress(0, total)` first; at the end, also on an error or an interruption, its
+    `finish(stats)` if it has one, with the passages in `out` by then."""
+    started = time.perf_counter()
+    try:
+        if progress:
+            progress(0, total)
+        yield
     finally:
         finish = getattr(progress, "finish", None)
         if finish is not None:
             finish(EmbedStats(len(out), total, cached, time.perf_counter() - started))
-    return out
