@@ -142,10 +142,10 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
     qvecs = _query_vectors(engine, texts)
     fusions = {use: Fusion.of(engine.embedder, use) for use in USE_GRID}
     grid: dict[tuple[float, float], list[float]] = {(u, lx): [] for u in USE_GRID for lx in LEX_GRID}
-    hits = _searched(index, engine.mode, asks, qvecs, list(fusions.values()), held)
-    for (_, asked), text, qvec, found_by in zip(asks, texts, qvecs, hits, strict=True):
+    searched = _searched(index, engine.mode, asks, qvecs, list(fusions.values()), held)
+    for (_, asked), text, qvec, hits in zip(asks, texts, qvecs, searched, strict=True):
         found = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=list(fusions.values()),
-                       exclude=frozenset(held[asked.article_id]), search=found_by)
+                       exclude=frozenset(held[asked.article_id]), hits=hits)
         for use, lex in grid:
             scores = weigh(found, fusions[use], lex, engine.mode)[0]
             top = sorted(scores, key=lambda aid: -scores[aid])[:10]
@@ -156,19 +156,15 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
 
 def _searched(index: Any, mode: str, asks: list[tuple[int, Any]], qvecs: np.ndarray, fusions: list[Any],
               held: dict[str, list[int]]) -> list[Any]:
-    """Each question's FAISS hits, found with one search for all the questions (1,649 searches one
-    at a time took 4 of the sample's 16 seconds), as the `search` that `gather` takes."""
+    """Each question's FAISS hits (the `hits` that `gather` takes), found with one search for all
+    the questions: 1,649 searches one at a time took 4 of the sample's 16 seconds."""
     if mode == "lexical" or not asks:
         return [None] * len(asks)
     vectors = [search_vectors(index, qvec, asked.locale, fusions) for (_, asked), qvec in zip(asks, qvecs, strict=True)]
     k = DENSE_CANDIDATES + max(len(rows) for rows in held.values())
     found = index.dense_search_many(np.vstack(vectors), k, batch=True)
-    out, start = [], 0
-    for block in vectors:
-        mine = found[start:start + len(block)]
-        start += len(block)
-        out.append(lambda _vecs, k, mine=mine: [hits[:k] for hits in mine])
-    return out
+    ends = np.cumsum([len(block) for block in vectors])
+    return [found[end - len(block):end] for block, end in zip(vectors, ends, strict=True)]
 
 
 def _query_vectors(engine: Any, texts: list[str]) -> np.ndarray:

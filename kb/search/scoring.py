@@ -11,7 +11,6 @@ and then weighed any number of ways: the calibration tries a grid of weights on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,9 +45,6 @@ class Candidates:
     kinds: list[str] = field(default_factory=list)  # each row's passage kind (title, question, section, article)
 
 
-Search = Callable[[np.ndarray, int], list[list[tuple[int, float]]]]
-
-
 def search_vectors(index: Index, qvec: np.ndarray, locale: str, fusions: list[Fusion | None]) -> np.ndarray:
     """The vectors `gather` searches FAISS with for an ensemble (one or two a fusion), as rows."""
     return np.stack([vec for fusion in dict.fromkeys(f for f in fusions if f is not None)
@@ -57,11 +53,11 @@ def search_vectors(index: Index, qvec: np.ndarray, locale: str, fusions: list[Fu
 
 def gather(index: Index, query: str, qvec: np.ndarray, locale: str, *, mode: str,
            fusions: list[Fusion | None], exclude: frozenset[int] = frozenset(),
-           search: Search | None = None) -> Candidates:
+           hits: list[list[tuple[int, float]]] | None = None) -> Candidates:
     """The candidates that any of `fusions` would find; `exclude` holds passage rows that must not
-    match (a question held out while the calibration tests it). `search(vectors, k)` gives the
-    FAISS hits of `search_vectors` (the calibration searches for all its questions at once);
-    by default the index is searched."""
+    match (a question held out while the calibration tests it). `hits`: the FAISS hits of
+    `search_vectors`, found beforehand and at least as many as asked here (the calibration
+    searches for all its questions at once); by default the index is searched."""
     rows: list[int] = []
     cos = np.zeros((0, 1))
     if mode != "lexical":
@@ -72,8 +68,10 @@ def gather(index: Index, query: str, qvec: np.ndarray, locale: str, *, mode: str
             rows, cos = [r for r, _ in hits], np.array([[s] for _, s in hits]).reshape(-1, 1)
         else:
             found: dict[int, None] = {}
-            for hits in (search or index.dense_search_many)(search_vectors(index, qvec, locale, fusions), k):
-                found.update((row, None) for row, _ in hits if row not in exclude)
+            if hits is None:
+                hits = index.dense_search_many(search_vectors(index, qvec, locale, fusions), k)
+            for each in hits:
+                found.update((row, None) for row, _ in each[:k] if row not in exclude)
             rows = list(found)
             cos = ensemble.cosines(qvec, index.vectors[rows]) if rows else np.zeros((0, len(ensemble.parts)))
     lexical: dict[str, float] = {}

@@ -112,9 +112,9 @@ def test_questions_searched_together_find_what_each_finds_alone(sample_index: Pa
     fusions = [Fusion.of(engine.embedder, use) for use in calibration.USE_GRID]
     searched = calibration._searched(index, engine.mode, asks, qvecs, fusions, held)
     assert len(asks) >= 4
-    for (_, asked), text, qvec, search in zip(asks, texts, qvecs, searched, strict=True):
+    for (_, asked), text, qvec, hits in zip(asks, texts, qvecs, searched, strict=True):
         out = frozenset(held[asked.article_id])
-        together = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=fusions, exclude=out, search=search)
+        together = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=fusions, exclude=out, hits=hits)
         alone = gather(index, text, qvec, asked.locale, mode=engine.mode, fusions=fusions, exclude=out)
         # the same rows (a batched search may list near-ties in another order), the same scores
         assert set(together.rows) == set(alone.rows) and not set(together.rows) & out
