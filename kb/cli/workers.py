@@ -166,9 +166,10 @@ def serve_on(sock: socket.socket, others: list[socket.socket], make_server: Call
             other.close()
     server = make_server()
     assert isinstance(server, uvicorn.Server)
-    from kb.search.embedcore import query_cores
+    from kb.search.embedcore import query_cores, search_slots
 
-    log.info("kb worker [%d]: %d thread(s) for a query embedded alone", os.getpid(), query_cores())
+    log.info("kb worker [%d]: %d thread(s) for a query embedded alone, %d searches at once", os.getpid(),
+             query_cores(), search_slots())
 
     async def startup(sockets: list[socket.socket] | None = None, _orig=server.startup) -> None:  # noqa: ANN001
         await _orig(sockets)

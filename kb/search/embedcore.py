@@ -55,6 +55,27 @@ def query_cores() -> int:
     return value
 
 
+SEARCH_SLOTS_ENV = "KB_SEARCH_SLOTS"
+
+
+def search_slots() -> int:
+    """How many searches one process runs at once (kb.search.engine.Engine; more wait their turn):
+    KB_SEARCH_SLOTS, else `query_cores()` + 1. A search holds the GIL for its Python part (about
+    half its CPU time) and releases it in torch, NumPy and FAISS: one more search than cores keeps
+    the cores busy, and more than that only fight over the GIL. Measured on 2 cores at concurrency
+    8 (docs/deployment.md): one process 55 req/s with no limit, 71 with 2, 74–76 with 3, 67 with 4."""
+    raw = os.environ.get(SEARCH_SLOTS_ENV, "").strip()
+    if not raw:
+        return query_cores() + 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise KbError(f"{SEARCH_SLOTS_ENV}={raw!r}: give a whole number of searches at once, 1 or more")
+    return value
+
+
 class OpenMpThreads:
     """The OpenMP team size of the calling thread, set through the libgomp a C library loaded.
 

