@@ -278,7 +278,7 @@ class E5Torch:
             ids = torch.tensor([row], dtype=torch.long, device=self.device)
             positions = torch.arange(POSITION_OFFSET, POSITION_OFFSET + len(row), dtype=torch.long,
                                      device=self.device).unsqueeze(0)
-            x = self._model.embeddings(input_ids=ids, position_ids=positions)  # bf16 by its hook where it runs so
+            x = self._model.embeddings(input_ids=ids, position_ids=positions)  # in the encoder's dtype (its hook)
             n, width = x.shape[1], x.shape[2]
             for qkv_w, qkv_b, out, norm, up, down, out_norm in self._layers:  # type: ignore[union-attr]
                 q, k, v = F.linear(x, qkv_w, qkv_b).view(1, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)

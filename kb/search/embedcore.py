@@ -63,7 +63,7 @@ def search_slots() -> int:
     KB_SEARCH_SLOTS, else `query_cores()` + 1. A search holds the GIL for its Python part (about
     half its CPU time) and releases it in torch, NumPy and FAISS: one more search than cores keeps
     the cores busy, and more than that only fight over the GIL. Measured on 2 cores at concurrency
-    8 (docs/deployment.md): one process 55 req/s with no limit, 71 with 2, 74–76 with 3, 67 with 4."""
+    8 (docs/deployment.md): one process 55 req/s with no limit, 64–72 with 2, 74–76 with 3, 67 with 4."""
     raw = os.environ.get(SEARCH_SLOTS_ENV, "").strip()
     if not raw:
         return query_cores() + 1
