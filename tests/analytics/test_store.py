@@ -129,7 +129,9 @@ def test_clients_are_stored_as_keyed_hashes_only(store: Store) -> None:
     _log(store)
     keys = [r["client"] for r in store.list_queries()]
     assert keys[0] is None and keys[1] != keys[2] == keys[3]
-    assert all(len(k) == 32 and "203" not in k for k in keys[1:])
+    # a keyed hash (32 hex digits; "203" may turn up in one by chance), never the address or agent
+    assert all(len(k) == 32 and set(k) <= set("0123456789abcdef") for k in keys[1:])
+    assert not any(part in k for k in keys[1:] for part in ("203.0", "198.51", "Firefox"))
 
 
 def _resolved(store: Store, query: str, client: str, at: dt.datetime, click: str | None = "late-parcel",
