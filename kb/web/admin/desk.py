@@ -24,7 +24,6 @@ from kb.errors import KbError
 from kb.web.admin.session import (
     COOKIE,
     COOKIE_PATH,
-    FailedSignIns,
     Session,
     SessionStore,
     editor_for,
@@ -93,7 +92,6 @@ class Desk:
     admin_key: str | None = None
     admin_key_file: Path | str | None = None
     sessions: SessionStore = field(init=False)
-    failures: FailedSignIns = field(default_factory=FailedSignIns)
     write_lock: threading.Lock = field(default_factory=threading.Lock)  # check-then-write of content files
 
     def __post_init__(self) -> None:

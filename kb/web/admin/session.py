@@ -8,7 +8,9 @@
 - Every form carries a synchronizer token, the session's CSRF token (scripts send it as the
   header X-CSRF-Token). The sign-in form, before any session exists, carries an HMAC of a random
   cookie under the server secret `<data_dir>/admin_secret` (made on first use, mode 0600).
-- Failed sign-ins are limited per client address: FAILURES within WINDOW seconds, then 429.
+- Wrong keys at sign-in count against the same budget per client address as wrong keys sent to
+  the admin API (kb.web.auth.FailedAttempts, KB_ADMIN_FAILURES): guessing through the form buys
+  nothing the API does not allow.
 - Whose key it is: `editor_for`, the one place here that checks a key.
 """
 
@@ -23,7 +25,6 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -42,7 +43,6 @@ SESSIONS_FILE, SECRET_FILE = "admin_sessions.json", "admin_secret"
 HOURS_ENV = "KB_ADMIN_SESSION_HOURS"
 DEFAULT_HOURS = 8.0
 SIGNIN_SECONDS = 3600  # how long a sign-in form stays valid
-FAILURES, WINDOW = 5, 900.0  # failed sign-ins per client address, per this many seconds
 
 
 def editor_for(key: str, data_dir: Path | str, admin_key: str | None = None,
@@ -173,34 +173,3 @@ def signin_ok(secret: bytes, nonce: str | None, sent: str | None) -> bool:
     if not nonce or not sent:
         return False
     return hmac.compare_digest(signin_token(secret, nonce).encode("ascii"), str(sent).encode("utf-8", "replace"))
-
-
-class FailedSignIns:
-    """Failed sign-ins per client address in memory: at most `limit` within `window` seconds."""
-
-    def __init__(self, limit: int = FAILURES, window: float = WINDOW, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.max_clients, self.clock = limit, window, max_clients, clock
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
-        self._mutex = threading.Lock()
-
-    def wait(self, client: str) -> float:
-        """0 when `client` may try, else the seconds until it may."""
-        now = self.clock()
-        with self._mutex:
-            times = self._seen.get(client)
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if not times or len(times) < self.limit:
-                return 0.0
-            return times[0] + self.window - now
-
-    def failed(self, client: str) -> None:
-        with self._mutex:
-            times = self._seen.pop(client, deque())
-            times.append(self.clock())
-            while len(times) > self.limit:
-                times.popleft()
-            self._seen[client] = times
-            while len(self._seen) > self.max_clients:
-                self._seen.popitem(last=False)

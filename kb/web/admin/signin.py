@@ -20,6 +20,7 @@ from kb.web.admin.session import (
     signin_ok,
     signin_token,
 )
+from kb.web.auth import FailedAttempts, client_address
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -60,11 +61,12 @@ def signin_router(desk: Desk) -> APIRouter:
 
     @router.post("/sign-in")
     def sign_in(request: Request, form: Form = Depends(desk.form)) -> Response:
-        client = request.client.host if request.client else "unknown"
+        # one budget of wrong keys per address for this form and the admin API (kb.web.auth)
+        failures, client = FailedAttempts.of(request.app), client_address(request)
         target = safe_target(form.get("next"))
-        wait = desk.failures.wait(client)
-        if wait > 0:
-            raise DeskError(429, f"too many wrong keys from this address: try again in {int(wait) + 1} s",
+        wait = failures.retry_after(client)
+        if wait:
+            raise DeskError(429, f"too many wrong keys from this address: try again in {wait} s",
                             headers=retry_after(wait))
         if not signin_ok(server_secret(desk.data), request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
             raise DeskError(403, "the sign-in form is out of date or did not come from this desk (CSRF token "
@@ -73,7 +75,7 @@ def signin_router(desk: Desk) -> APIRouter:
             raise DeskError(503, "the admin desk is off: set KB_ADMIN_KEY or run 'kb admin-key' first")
         editor = desk.editor_of(form.get("key").strip())
         if editor is None:
-            desk.failures.failed(client)
+            failures.failed(client)
             return signin_form(request, target, status=401, message="That is not an admin key.")
         token, session = desk.sessions.create(editor)
         response = RedirectResponse(target, status_code=303, headers=NO_STORE)
