@@ -37,25 +37,29 @@ def _cores() -> int:
 
 
 QUERY_THREADS_ENV = "KB_QUERY_THREADS"
+SEARCH_SLOTS_ENV = "KB_SEARCH_SLOTS"
+
+
+def _count_from_env(name: str, what: str) -> int | None:
+    """A whole number of 1 or more from the environment variable `name`; None when it is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise KbError(f"{name}={raw!r}: give a whole number of {what}, 1 or more")
+    return value
 
 
 def query_cores() -> int:
     """The threads a query embedded alone may use: KB_QUERY_THREADS, else every core. Several
     processes on the same cores (`kb serve --workers N` sets it to cores ÷ N) must not each take
     every core: two workers each running a query on 2 threads put 4 busy threads on 2 cores."""
-    raw = os.environ.get(QUERY_THREADS_ENV, "").strip()
-    if not raw:
-        return _cores()
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise KbError(f"{QUERY_THREADS_ENV}={raw!r}: give a whole number of threads, 1 or more")
-    return value
-
-
-SEARCH_SLOTS_ENV = "KB_SEARCH_SLOTS"
+    value = _count_from_env(QUERY_THREADS_ENV, "threads")
+    return _cores() if value is None else value
 
 
 def search_slots() -> int:
@@ -64,16 +68,8 @@ def search_slots() -> int:
     half its CPU time) and releases it in torch, NumPy and FAISS: one more search than cores keeps
     the cores busy, and more than that only fight over the GIL. Measured on 2 cores at concurrency
     8 (docs/deployment.md): one process 55 req/s with no limit, 64–72 with 2, 74–76 with 3, 67 with 4."""
-    raw = os.environ.get(SEARCH_SLOTS_ENV, "").strip()
-    if not raw:
-        return query_cores() + 1
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise KbError(f"{SEARCH_SLOTS_ENV}={raw!r}: give a whole number of searches at once, 1 or more")
-    return value
+    value = _count_from_env(SEARCH_SLOTS_ENV, "searches at once")
+    return query_cores() + 1 if value is None else value
 
 
 class OpenMpThreads:
