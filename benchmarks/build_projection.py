@@ -31,7 +31,10 @@ if str(ROOT) not in sys.path:
 from benchmarks import synth  # noqa: E402
 from benchmarks.common import log, machine  # noqa: E402
 from kb.content.library import Library  # noqa: E402
+from kb.search.e5torch import windows  # noqa: E402
 from kb.search.passages import passages  # noqa: E402
+
+WIDTH = 510  # content tokens in one of e5's windows (E5Torch._width: 514 positions, 2 offset, <s> and </s>)
 
 
 def count(folder: Path, tokens: object) -> tuple[dict[str, int], list[str]]:
@@ -46,15 +49,14 @@ def count(folder: Path, tokens: object) -> tuple[dict[str, int], list[str]]:
             total += 1
             texts[p.embed_text] = None
     distinct = list(texts)
-    n_tokens = windows = 0
-    width = 512 - 2
+    n_tokens = n_windows = 0
     for i in range(0, len(distinct), 2048):
         for ids in tokens.ids(distinct[i:i + 2048], "passage"):  # type: ignore[attr-defined]
-            pieces = max(1, -(-len(ids) // width))
-            windows += pieces
+            pieces = len(windows(ids, WIDTH))
+            n_windows += pieces
             n_tokens += len(ids) + 2 * pieces
     return {"articles": len(library.articles), "passages": total, "distinct": len(distinct),
-            "windows": windows, "tokens": n_tokens}, distinct
+            "windows": n_windows, "tokens": n_tokens}, distinct
 
 
 def rate(texts: list[str], k: int, seed: int = 0) -> float:
