@@ -130,20 +130,28 @@ def run(quick: bool, with_demo: bool | None = None) -> dict[str, Any]:
     return out
 
 
+def console(out: dict[str, Any]) -> list[str]:
+    """The section's lines for the console (this script's and benchmarks/report.py's)."""
+    if "first_index" not in out:
+        return []
+    first = out["first_index"]
+    lines = [f"first kb index{' (one category: quick)' if first.get('quick') else ''}: {first['wall_s']} s wall "
+             f"({first['passages']} passages; build {first['build_s']} s, {first['passages_per_s']} passages/s; "
+             f"calibration {first['calibration_s']} s)"]
+    if "demo" in out:
+        d = out["demo"]
+        steps = ", ".join(f"{k} {v} s" for k, v in d["seconds_to"].items())
+        lines.append(f"./scripts/demo on a fresh clone: first answer at {d['first_answer_s']} s (target 180 s); "
+                     f"{steps}; load average {d['load_before']} -> {d['load_after']}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one category of the sample, no demo")
     ap.add_argument("--no-demo", action="store_true", help="the first kb index only")
     args = ap.parse_args(argv)
-    out = run(args.quick, with_demo=False if args.no_demo else None)
-    first = out["first_index"]
-    print(f"first kb index: {first['wall_s']} s wall ({first['passages']} passages; build {first['build_s']} s, "
-          f"{first['passages_per_s']} passages/s; calibration {first['calibration_s']} s){' [quick]' if args.quick else ''}")
-    if "demo" in out:
-        d = out["demo"]
-        steps = ", ".join(f"{k} {v} s" for k, v in d["seconds_to"].items())
-        print(f"./scripts/demo on a fresh clone: first answer at {d['first_answer_s']} s (target 180 s); {steps}; "
-              f"load average {d['load_before']} -> {d['load_after']}")
+    print("\n".join(console(run(args.quick, with_demo=False if args.no_demo else None))))
     return 0
 
 

@@ -443,14 +443,10 @@ def console(results: dict[str, Any]) -> str:
         from benchmarks import workers
 
         lines += workers.console(results["workers"])
-    first = results.get("first_run", {})
-    if isinstance(first, dict) and "first_index" in first:
-        f = first["first_index"]
-        lines.append(f"first kb index{' (one category: quick)' if f.get('quick') else ''}: {_f(f['wall_s'])} s "
-                     f"({f['passages']} passages, build {_f(f['build_s'])} s, calibration {_f(f['calibration_s'])} s)")
-        if "demo" in first:
-            lines.append(f"./scripts/demo on a fresh clone: first answer at {_f(first['demo']['first_answer_s'])} s "
-                         f"(target 180 s): {first['demo']['seconds_to']}")
+    if isinstance(results.get("first_run"), dict):
+        from benchmarks import first_run
+
+        lines += first_run.console(results["first_run"])
     for name in ("quality", "latency", "scale", "site", "soak", "abuse", "workers", "embedding", "fusion", "first_run"):
         if isinstance(results.get(name), dict) and "error" in results[name]:
             lines.append(f"{name}: FAILED: {results[name]['error']}")
