@@ -130,11 +130,7 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
     if engine.fusion is None:
         return default(engine.lex_weight, "a single model: nothing to weigh", embedder_version=version,
                        fingerprint=mark, use_weight=None)
-    held: dict[str, list[int]] = {}
-    for row, p in enumerate(index.passages):
-        if p.kind == "question" and index.live(row):
-            held.setdefault(p.article_id, []).append(row)
-    asks = [(row, index.passages[row]) for rows in held.values() for row in rows]
+    held, asks = questions(index)
     if len(asks) < MIN_QUESTIONS:
         return default(engine.lex_weight, f"{len(asks)} questions in the articles, {MIN_QUESTIONS} needed",
                        questions=len(asks), embedder_version=version, fingerprint=mark)
@@ -152,6 +148,16 @@ def measure(engine: Any, previous: Calibration | None = None, seed: int = 0) -> 
             grid[(use, lex)].append(1.0 / (top.index(asked.article_id) + 1) if asked.article_id in top else 0.0)
     base = (USE_WEIGHT, engine.lex_weight if engine.lex_weight in LEX_GRID else LEX_GRID[1])
     return decide({k: np.array(v) for k, v in grid.items()}, base, [p.article_id for _, p in asks], version, mark, seed)
+
+
+def questions(index: Any) -> tuple[dict[str, list[int]], list[tuple[int, Any]]]:
+    """The live `question` passages: their rows by article (held out together while one is
+    asked) and each as (row, passage), in that order."""
+    held: dict[str, list[int]] = {}
+    for row, p in enumerate(index.passages):
+        if p.kind == "question" and index.live(row):
+            held.setdefault(p.article_id, []).append(row)
+    return held, [(row, index.passages[row]) for rows in held.values() for row in rows]
 
 
 def _searched(index: Any, mode: str, asks: list[tuple[int, Any]], qvecs: np.ndarray, fusions: list[Any],

@@ -102,11 +102,7 @@ def test_questions_searched_together_find_what_each_finds_alone(sample_index: Pa
 
     engine = _engine(sample_index)
     index = engine.index
-    held: dict[str, list[int]] = {}
-    for row, p in enumerate(index.passages):
-        if p.kind == "question" and index.live(row):
-            held.setdefault(p.article_id, []).append(row)
-    asks = [(row, index.passages[row]) for rows in held.values() for row in rows]
+    held, asks = calibration.questions(index)
     texts = [normalize_query(p.text) for _, p in asks]
     qvecs = engine.embedder.encode_queries(texts)
     fusions = [Fusion.of(engine.embedder, use) for use in calibration.USE_GRID]
